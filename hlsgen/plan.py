@@ -17,6 +17,7 @@ from .pe import KIND_MAP_BITS, PEPlan, input_width, make_pe
 
 ARCHITECTURES = ("unrolled",)
 LAYER_LATENCY = 3  # PE register, row accumulator register, requantize register
+OUTPUT_LATENCY = 1  # the output skid buffer's register
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,14 @@ class DesignPlan:
     layers: tuple[LayerPlan, ...]
 
     @property
-    def latency(self) -> int:
-        """Cycles from an accepted input beat to its result at the output skid buffer."""
+    def pipeline_depth(self) -> int:
+        """Registered datapath stages between the input and the output skid buffer."""
         return sum(layer.latency for layer in self.layers)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an accepted input beat to its result on the output (no stalls)."""
+        return self.pipeline_depth + OUTPUT_LATENCY
 
     @property
     def header(self) -> str:

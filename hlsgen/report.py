@@ -1,0 +1,79 @@
+"""The report: accuracy at every level of the flow, hardware cost against the dense baseline,
+and simulation figures, as JSON and as a table a person reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from .plan import DesignPlan
+
+
+def build_report(plan: DesignPlan, *, accuracies: Mapping[str, float | None],
+                 sim: Mapping[str, Any] | None = None,
+                 roms: list[str] | None = None) -> dict[str, Any]:
+    """Assemble ``report.json``: accuracies, resources (from the plan), simulation results."""
+    totals = plan.totals()
+    rep: dict[str, Any] = {
+        "design": plan.name,
+        "arch": plan.arch,
+        "artifact_sha256": plan.artifact_hash,
+        "generator": f"hlsgen {plan.generator}",
+        **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in accuracies.items()},
+        **totals,
+        "multiplier_reduction": _ratio(totals["dense_multipliers"], totals["multipliers"]),
+        "weight_bit_reduction": _ratio(totals["dense_weight_bits"], totals["weight_bits"]),
+        "layers": [
+            {"name": l.name, "in": l.in_features, "out": l.out_features, "block": list(l.block),
+             "blocks": {k: l.blocks.get(k, 0) for k in ("pruned", "unified", "dense")},
+             "multipliers": l.multipliers, "dense_multipliers": l.dense_multipliers,
+             "weight_bits": l.weight_bits, "dense_weight_bits": l.dense_weight_bits,
+             "acc_width": l.acc_width, "shift": l.shift}
+            for l in plan.layers
+        ],
+    }
+    if sim is not None:
+        rep.update({k: sim[k] for k in ("rtl_accuracy", "rtl_vectors", "rtl_mismatches",
+                                        "rtl_cycles", "rtl_protocol_errors", "rtl_tlast_ok",
+                                        "simulator") if k in sim})
+    if roms is not None:
+        rep["rom_files"] = roms
+    return rep
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.2f}%" if isinstance(v, (int, float)) else "n/a"
+
+
+def summary_table(rep: Mapping[str, Any]) -> str:
+    """The human summary printed at the end of a run."""
+    b = rep["blocks"]
+    rows = [
+        ("float accuracy (dense, float)", _pct(rep.get("float_accuracy"))),
+        ("compressed float accuracy", _pct(rep.get("compressed_float_accuracy"))),
+        ("integer reference accuracy", _pct(rep.get("int_accuracy"))),
+        ("RTL accuracy", _pct(rep.get("rtl_accuracy"))),
+        ("RTL vectors / mismatches",
+         f"{rep.get('rtl_vectors', 'n/a')} / {rep.get('rtl_mismatches', 'n/a')}"),
+        ("blocks pruned / unified / dense", f"{b['pruned']} / {b['unified']} / {b['dense']}"),
+        ("multipliers (dense baseline)",
+         f"{rep['multipliers']} ({rep['dense_multipliers']}, x{rep['multiplier_reduction']})"),
+        ("weight bits (dense baseline)",
+         f"{rep['weight_bits']} ({rep['dense_weight_bits']}, x{rep['weight_bit_reduction']})"),
+        ("latency / II (cycles)", f"{rep['latency_cycles']} / {rep['initiation_interval']}"),
+    ]
+    if "rtl_cycles" in rep:
+        rows.append(("RTL cycles, all vectors (with stalls)", str(rep["rtl_cycles"])))
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 24)
+    title = f"hlsgen report: {rep['design']} ({rep['arch']}, artifact {rep['artifact_sha256'][:12]})"
+    body = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return f"{title}\n{line}\n{body}\n{line}"
+
+
+def dumps(rep: Mapping[str, Any]) -> str:
+    return json.dumps(rep, indent=2, sort_keys=True) + "\n"
