@@ -28,6 +28,7 @@ import enum
 import hashlib
 import json
 import math
+import re
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +165,19 @@ def _check_qtype(where: str, q: QType) -> None:
         _fail(f"{where}.signed", f"expected true/false, got {q.signed!r}")
 
 
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_. \-]{0,63}")
+
+
+def _check_name(where: str, name: object) -> None:
+    # names end up in file names, HDL identifiers and comments: keep them plain
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        _fail(where, f"name {name!r} must be 1-64 characters of letters, digits, spaces, '_', '.' "
+              "or '-'", "rename it in the model or the artifact")
+
+
 def validate(net: Network) -> None:
     """Check every invariant the generator relies on; raise ArtifactError naming the first break."""
+    _check_name("network", net.name)
     if not net.layers:
         _fail(net.name, "the network has no layers")
     _check_qtype("input", net.input)
@@ -173,6 +185,7 @@ def validate(net: Network) -> None:
     prev_features = net.input_features
     for i, layer in enumerate(net.layers):
         where = f"layer {i} ({layer.name!r})"
+        _check_name(f"layer {i}", layer.name)
         if layer.type != "dense":
             _fail(where, f"unsupported layer type {layer.type!r}; supported: 'dense'",
                   "export the model with only Linear/ReLU layers")
@@ -393,7 +406,7 @@ def loads(text: str | bytes, source: str = "<artifact>") -> Network:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ArtifactError(f"{source}: not an hlsgen artifact (missing format {FORMAT!r})")
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ArtifactError(f"{source}: artifact schema version {version!r} is not supported by "
                             f"this hlsgen (expects {SCHEMA_VERSION}); regenerate the artifact "
                             "or use a matching hlsgen")

@@ -56,6 +56,17 @@ def sum_range(coeffs: Iterable[int], q: QType, const: int = 0) -> tuple[int, int
     return lo, hi
 
 
+def value_range(coeffs: Iterable[int], q: QType, const: int = 0) -> tuple[int, int]:
+    """The exact range of ``sum(c_j * x_j) + const`` over independent inputs of type ``q``
+    (tighter than :func:`sum_range`; decides whether saturation logic is needed at all)."""
+    lo = hi = const
+    for c in coeffs:
+        t_lo, t_hi = term_range(int(c), q)
+        lo += t_lo
+        hi += t_hi
+    return lo, hi
+
+
 def check_acc_width(bits: int, where: str) -> int:
     """Refuse accumulators the reference cannot hold exactly."""
     if bits > MAX_ACC_BITS:
@@ -68,6 +79,9 @@ def check_acc_width(bits: int, where: str) -> int:
 def requantize(acc: np.ndarray, shift: int, relu: bool, out: QType) -> np.ndarray:
     """Round half up by ``shift`` bits, apply ReLU if fused, saturate to ``out``."""
     acc = np.asarray(acc, dtype=np.int64)
+    if shift >= MAX_ACC_BITS:
+        raise WidthError(f"a requantize shift of {shift} bits needs a rounding constant wider "
+                         f"than the {MAX_ACC_BITS}-bit accumulators supported; check the fracs")
     if shift > 0:
         y = (acc + (1 << (shift - 1))) >> shift
     else:
@@ -124,7 +138,10 @@ def predict(outputs: np.ndarray) -> np.ndarray:
 
 def quantize(x: np.ndarray, q: QType) -> np.ndarray:
     """Float values to integers of type ``q``: round half up, saturate."""
-    scaled = np.floor(np.asarray(x, dtype=np.float64) * (2.0 ** q.frac) + 0.5)
+    x = np.asarray(x, dtype=np.float64)
+    if np.any(np.isnan(x)):
+        raise ValueError("cannot quantize NaN values; clean the inputs first")
+    scaled = np.floor(x * (2.0 ** q.frac) + 0.5)
     return np.clip(scaled, q.lo, q.hi).astype(np.int64)
 
 

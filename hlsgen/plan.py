@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .artifact import BlockKind, DenseLayer, Network, QType, block_grid, block_slices, digest
-from .numerics import check_acc_width, layer_shift, signed_width, sum_range
+from .numerics import check_acc_width, layer_shift, signed_width, sum_range, value_range
 from .pe import KIND_MAP_BITS, PEPlan, input_width, make_pe
 
 ARCHITECTURES = ("unrolled",)
@@ -128,18 +128,27 @@ def _plan_layer(index: int, layer: DenseLayer, in_q: QType) -> LayerPlan:
             pes.append(pe)
     shift = layer_shift(in_q, layer)
     round_const = 1 << (shift - 1) if shift > 0 else 0
-    acc_lo, acc_hi, q_lo, q_hi = 0, 0, 0, 0
+    acc_lo = acc_hi = 0            # every partial sum, with and without rounding (widths)
+    q_lo, q_hi = None, None        # exact range of the shifted value (saturation decisions)
     for r in range(layer.out_features):
         bias = int(layer.bias[r])
-        a_lo, a_hi = sum_range(layer.weight[r], in_q, bias)                # acc and partial sums
-        r_lo, r_hi = sum_range(layer.weight[r], in_q, bias + round_const)  # acc + rounding
+        a_lo, a_hi = sum_range(layer.weight[r], in_q, bias)
+        r_lo, r_hi = sum_range(layer.weight[r], in_q, bias + round_const)
         acc_lo, acc_hi = min(acc_lo, a_lo, r_lo), max(acc_hi, a_hi, r_hi)
-        q_lo, q_hi = min(q_lo, r_lo >> shift), max(q_hi, r_hi >> shift)
-    acc_width = check_acc_width(max(signed_width(acc_lo, acc_hi),
-                                    max((pe.out_width for pe in pes), default=1)), where)
-    q_width = signed_width(q_lo, q_hi)
+        v_lo, v_hi = value_range(layer.weight[r], in_q, bias + round_const)
+        q_lo = v_lo >> shift if q_lo is None else min(q_lo, v_lo >> shift)
+        q_hi = v_hi >> shift if q_hi is None else max(q_hi, v_hi >> shift)
+    assert q_lo is not None and q_hi is not None
     out = layer.output
     lo_bound = max(out.lo, 0) if layer.relu else out.lo
+    clamp_hi = out.hi if q_hi > out.hi else None
+    clamp_lo = lo_bound if q_lo < lo_bound else None
+    q_width = signed_width(q_lo, q_hi)
+    if clamp_hi is None and clamp_lo is None:
+        q_width = min(q_width, out.bits)  # the value already fits the output: read only that
+    # the register must hold the widest partial sum and reach up to the q slice
+    acc_width = check_acc_width(max(signed_width(acc_lo, acc_hi), shift + q_width,
+                                    max((pe.out_width for pe in pes), default=1)), where)
     used = sorted({c for pe in pes for c in pe.cols})
     return LayerPlan(
         index=index, name=layer.name, in_features=layer.in_features,
@@ -149,8 +158,7 @@ def _plan_layer(index: int, layer: DenseLayer, in_q: QType) -> LayerPlan:
                    for r in range(layer.out_features)),
         used_inputs=tuple(used), in_width=input_width(in_q), acc_width=acc_width,
         shift=shift, round_const=round_const, q_width=q_width,
-        clamp_hi=out.hi if q_hi > out.hi else None,
-        clamp_lo=lo_bound if q_lo < lo_bound else None,
+        clamp_hi=clamp_hi, clamp_lo=clamp_lo,
         relu=layer.relu, latency=LAYER_LATENCY, blocks=dict(counts),
         multipliers=sum(pe.multipliers for pe in pes),
         dense_multipliers=layer.in_features * layer.out_features,
@@ -172,5 +180,6 @@ def make_plan(net: Network, arch: str = "unrolled") -> DesignPlan:
 
 def _identifier(name: str) -> str:
     """A name safe as an HDL/C identifier prefix."""
-    ident = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_") or "net"
+    ident = "".join(ch if ch.isascii() and ch.isalnum() else "_"
+                    for ch in name.lower()).strip("_") or "net"
     return ident if ident[0].isalpha() else f"n_{ident}"

@@ -44,7 +44,7 @@ def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[
         bias = rng.integers(-bias_lim, bias_lim + 1, size=n_out).astype(np.int64)
         w_frac = int(rng.integers(0, w_bits))
         shift = max(0, int(np.ceil(np.log2(span))) - (a_bits - 1) + int(rng.integers(-2, 3)))
-        out_q = QType(a_bits, in_q.frac + w_frac - shift, signed=last)
+        out_q = QType(a_bits, max(-32, min(32, in_q.frac + w_frac - shift)), signed=last)
         layers.append(DenseLayer(
             name=f"fc{i}", in_features=n_in, out_features=n_out, block=block, kinds=kinds,
             weight=weight, bias=bias, w_bits=w_bits, w_frac=w_frac, output=out_q,

@@ -88,11 +88,10 @@ def _render_layer(plan: DesignPlan, layer: LayerPlan) -> dict[str, str]:
             text = render("verilog/pe_unified.v.j2", module=name, pe=pe, layer=layer,
                           xs=[f"x{c}" for c in range(len(pe.cols))])
         else:
-            has_zero_column = any(all(row[c] == 0 for row in pe.coeffs)
-                                  for c in range(len(pe.cols)))
+            used = [c for c in range(len(pe.cols)) if any(row[c] for row in pe.coeffs)]
             text = render("verilog/pe_dense.v.j2", module=name, pe=pe, layer=layer,
                           dense_sums=[_dense_row_sum(pe, r) for r in range(len(pe.rows))],
-                          has_zero_column=has_zero_column)
+                          used_cols=used, has_zero_column=len(used) < len(pe.cols))
         files[f"{name}.v"] = (_file_header(plan, f"{pe.kind.name.lower()} PE {pe.index} of "
                                            f"layer {layer.index}") + text + _FOOTER)
     module = _layer_module(plan, layer)
