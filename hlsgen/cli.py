@@ -202,8 +202,9 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="probability the sink applies backpressure a cycle (default 0.25)")
     g.add_argument("--sim-seed", type=int, default=0, help="seed of the stalls and random vectors")
     g.add_argument("--waves", action="store_true", help="dump a waveform (dump.vcd in the build "
-                   "folder)")
-    g.add_argument("--build-dir", help="Verilator build folder (default: <design>/sim_build)")
+                   "folder; open it with GTKWave or Surfer)")
+    g.add_argument("--build-dir", help="Verilator build folder (default: sim_build beside the "
+                   "design folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:

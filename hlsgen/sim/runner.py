@@ -102,7 +102,8 @@ def simulate(design_dir: Path, inputs: np.ndarray, config: SimConfig = SimConfig
     tool = find_verilator()
     from cocotb_tools.runner import get_runner  # imported late: cocotb is an optional extra
 
-    build_dir = Path(build_dir or design_dir / "sim_build").absolute()
+    # beside the design, not inside it: the design folder holds only generated files
+    build_dir = Path(build_dir or design_dir.parent / "sim_build").absolute()
     build_dir.mkdir(parents=True, exist_ok=True)
     job_path = build_dir / "job.json"
     results_path = build_dir / "results.json"
