@@ -70,9 +70,15 @@ def _say(msg: str) -> None:
 def _add_compress_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compression (ADMM on the digits MLP)")
     g.add_argument("--hidden", type=_ints, help="hidden layer sizes, e.g. 64 or 64,32")
-    g.add_argument("--block", type=_block, help="block shape ROWSxCOLS, e.g. 4x4")
-    g.add_argument("--prune", type=float, help="fraction of blocks pruned (0..1)")
-    g.add_argument("--unify", type=float, help="fraction of the remaining blocks unified")
+    g.add_argument("--block", type=_block, help="hidden layers' block shape ROWSxCOLS "
+                   "(default 1x16)")
+    g.add_argument("--prune", type=float, help="hidden layers: fraction of blocks pruned (0..1)")
+    g.add_argument("--unify", type=float, help="hidden layers: fraction of the remaining "
+                   "blocks unified")
+    g.add_argument("--output-block", type=_block, help="output layer's block shape "
+                   "(default 1x4: the most sensitive layer gets finer blocks)")
+    g.add_argument("--output-prune", type=float, help="output layer: fraction pruned")
+    g.add_argument("--output-unify", type=float, help="output layer: fraction unified")
     g.add_argument("--w-bits", type=int, help="weight bits (2..16)")
     g.add_argument("--a-bits", type=int, help="activation bits (2..16)")
     g.add_argument("--seed", type=int, help="training seed (same seed, same artifact)")
@@ -87,7 +93,8 @@ def _compress(args: argparse.Namespace, out: Path) -> artifact.Network:
                         "`pip install torch==2.13.0` (CPU build) and `pip install -e .[compress]`")\
             from None
     overrides = {name: getattr(args, name) for name in
-                 ("hidden", "block", "prune", "unify", "w_bits", "a_bits", "seed")
+                 ("hidden", "block", "prune", "unify", "output_block", "output_prune",
+                  "output_unify", "w_bits", "a_bits", "seed")
                  if getattr(args, name, None) is not None}
     config = dataclasses.replace(CompressConfig(), **overrides)
     _say(f"compressing the digits MLP: {config}")

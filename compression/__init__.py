@@ -1,0 +1,16 @@
+"""The ADMM micro-structure compressor: the only part of the project that imports torch.
+
+It turns a PyTorch MLP into micro-structured integer weights (blocks pruned, unified or
+dense) and exports an :class:`hlsgen.artifact.Network`.
+
+* :mod:`compression.pipeline` -- ``compress_digits(CompressConfig(), progress=True)``, the
+  one-call entry (dense training -> ADMM -> frozen structure -> fine-tuning -> export);
+* :mod:`compression.projection` -- ``project(w, block, prune, unify, w_frac=, w_bits=)``, the
+  exact Euclidean projection onto the micro-structure set;
+* :mod:`compression.admm` -- ``MicroStructureSparsifier`` (``prepare``/``step``/``penalty``/
+  ``freeze``/``squash_mask``/``export``) and the ``MicroStructure`` parametrization;
+* :mod:`compression.model` -- ``build_mlp`` and the activation/bias fake quantizers;
+* :mod:`compression.export` -- ``export_network(model)`` to an artifact ``Network``.
+
+Nothing is imported here, so ``import compression`` stays cheap; import the submodules.
+"""

@@ -1,0 +1,310 @@
+"""ADMM training towards the micro-structure, with an API shaped like ``torch.ao.pruning``.
+
+    sparsifier = MicroStructureSparsifier(block=(4, 4), prune=0.75, unify=0.9, w_bits=8)
+    sparsifier.prepare(model, config=None)        # every nn.Linear (or a list, see prepare)
+    for epoch in range(admm_epochs):
+        for x, y in batches:
+            loss = criterion(model(x), y) + sparsifier.penalty()   # W-step
+            ...backward, optimizer.step()
+        sparsifier.step()                          # Z-step (projection), U-step, rho schedule
+    sparsifier.freeze()                            # hard projection + MicroStructure parametrization
+    ...fine-tune: the structure stays frozen, unified magnitudes and dense weights train
+    for sw in sparsifier.export(): sw.weight, sw.kinds, sw.w_frac ...
+
+ADMM (scaled form) for ``min loss(W) s.t. W in S``: the W-step minimizes
+``loss(W) + rho/2 ||W - Z + U||^2`` by SGD/Adam, the Z-step is ``Z = project(W + U)`` onto S,
+the U-step ``U += W - Z``. ``rho`` grows geometrically (``rho_growth``) up to ``rho_max``;
+``U`` is the *scaled* dual, so it is divided by the growth factor whenever rho grows (the dual
+variable ``rho * U`` is unchanged, Boyd et al. 2011, sec. 3.4.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from hlsgen.artifact import BlockKind
+
+from .projection import blocked, expand_blocks, grid_round, project, weight_frac
+
+__all__ = ["MicroStructure", "MicroStructureSparsifier", "StructuredWeight", "demote_zero_blocks"]
+
+_LAYER_KEYS = ("block", "prune", "unify", "w_bits")
+
+
+class MicroStructure(nn.Module):
+    """Parametrization of a weight with a frozen block structure (and weight fake-quant).
+
+    * pruned blocks are exactly 0;
+    * unified blocks are ``signs * magnitude``: the signs are a fixed buffer, the magnitude of
+      each block is a trainable parameter (``magnitudes``);
+    * dense blocks are the free entries of the original weight.
+
+    With ``w_bits`` the result is fake-quantized (straight-through estimator, saturating)
+    onto the grid ``k * 2**-w_frac``, ``|k| <= 2**(w_bits-1) - 1``; ``w_frac`` is a fixed
+    per-layer power-of-two scale chosen from the weights' range when the structure is frozen.
+    Rounding is symmetric, so a unified block keeps one magnitude after quantization.
+    """
+
+    def __init__(self, weight: torch.Tensor, kinds: np.ndarray, block: tuple[int, int],
+                 w_bits: int | None, w_frac: int | None) -> None:
+        super().__init__()
+        shape = tuple(weight.shape)
+        self.block = (int(block[0]), int(block[1]))
+        self.w_bits = None if w_bits is None else int(w_bits)
+        kinds_t = torch.as_tensor(np.asarray(kinds, dtype=np.int64))
+        self.register_buffer("kinds", kinds_t)
+        per_elem = expand_blocks(kinds_t, shape, self.block)
+        self.register_buffer("dense_mask", (per_elem == BlockKind.DENSE).to(weight.dtype))
+        unified = per_elem == BlockKind.UNIFIED
+        w = weight.detach()
+        self.register_buffer("signs", torch.where(w < 0, -1.0, 1.0).to(weight.dtype)
+                             * unified.to(weight.dtype))
+        # element -> index of its unified block (blocks in row-major order), others -> slot 0
+        flat_u = (kinds_t == BlockKind.UNIFIED).flatten()
+        block_id = torch.cumsum(flat_u.to(torch.int64), 0).reshape(kinds_t.shape)
+        block_id = torch.where(kinds_t == BlockKind.UNIFIED, block_id, torch.zeros_like(block_id))
+        self.register_buffer("block_index", expand_blocks(block_id, shape, self.block).contiguous())
+        n_u = int(flat_u.sum())
+        mags = torch.zeros(n_u, dtype=weight.dtype)
+        if n_u:
+            src = (w.abs() * unified).flatten()
+            idx = self.block_index.flatten()
+            sums = torch.zeros(n_u + 1, dtype=torch.float64).index_add_(0, idx, src.double())
+            cnt = torch.zeros(n_u + 1, dtype=torch.float64).index_add_(
+                0, idx, unified.flatten().double())
+            mags = (sums[1:] / cnt[1:]).to(weight.dtype)
+        self.magnitudes = nn.Parameter(mags)
+        self.register_buffer("w_frac", torch.tensor(0 if w_frac is None else int(w_frac)))
+        self.fake_quant = w_bits is not None
+
+    def structured(self, original: torch.Tensor) -> torch.Tensor:
+        """The structured weight before quantization."""
+        padded = torch.cat([self.magnitudes.new_zeros(1), self.magnitudes])
+        return original * self.dense_mask + self.signs * padded[self.block_index]
+
+    def forward(self, original: torch.Tensor) -> torch.Tensor:
+        w = self.structured(original)
+        if not self.fake_quant:
+            return w
+        assert self.w_bits is not None
+        scale = 2.0 ** int(self.w_frac)
+        q_max = (1 << (self.w_bits - 1)) - 1
+        q = grid_round(w, int(self.w_frac), self.w_bits) / scale
+        inside = (w * scale).abs() <= q_max
+        return torch.where(inside, w + (q - w).detach(), q)
+
+
+@dataclass(frozen=True, eq=False)
+class StructuredWeight:
+    """The final structured weight of one layer, as :meth:`MicroStructureSparsifier.export` gives.
+
+    ``weight`` is the effective (fake-quantized) float weight; ``kinds`` the block kinds (a block
+    whose values all became zero is reported PRUNED); ``w_frac`` its grid (None without w_bits).
+    """
+
+    fqn: str
+    module: nn.Linear
+    weight: torch.Tensor
+    kinds: np.ndarray
+    block: tuple[int, int]
+    w_bits: int | None
+    w_frac: int | None
+
+    def integers(self) -> np.ndarray:
+        """The integer weights ``round(weight * 2**w_frac)`` (exact: they are on the grid)."""
+        if self.w_bits is None or self.w_frac is None:
+            raise ValueError(f"{self.fqn}: no quantization grid (w_bits is None)")
+        k = torch.round(self.weight.detach().double() * 2.0 ** self.w_frac)
+        return k.to(torch.int64).numpy()
+
+
+class MicroStructureSparsifier:
+    """ADMM towards block micro-structure, then a frozen structure for fine-tuning.
+
+    Constructor arguments are the defaults for every layer; :meth:`prepare` can override them
+    per layer. ``rho`` starts at ``rho``, is multiplied by ``rho_growth`` at each :meth:`step`
+    and capped at ``rho_max``.
+    """
+
+    def __init__(self, block: tuple[int, int] = (4, 4), prune: float = 0.75, unify: float = 0.9,
+                 w_bits: int | None = 8, rho: float = 1e-3, rho_growth: float = 1.2,
+                 rho_max: float = 1.0) -> None:
+        if rho <= 0 or rho_growth < 1 or rho_max < rho:
+            raise ValueError("need rho > 0, rho_growth >= 1 and rho_max >= rho")
+        self.defaults: dict[str, Any] = {"block": tuple(block), "prune": float(prune),
+                                         "unify": float(unify), "w_bits": w_bits}
+        self.rho = float(rho)
+        self.rho_growth = float(rho_growth)
+        self.rho_max = float(rho_max)
+        self.groups: list[dict[str, Any]] = []
+        self.model: nn.Module | None = None
+        self.frozen = False
+        self.steps = 0
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(self, model: nn.Module, config: Iterable[Any] | None = None) -> None:
+        """Register the Linear layers to compress and initialize ``Z = project(W)``, ``U = 0``.
+
+        ``config`` is None (every ``nn.Linear``) or a list whose items are a module, a module
+        name (``"0"``), a tensor name (``"0.weight"``), or a dict with one of ``module``,
+        ``module_fqn``, ``tensor_fqn`` and optional per-layer ``block``, ``prune``, ``unify``,
+        ``w_bits``.
+        """
+        self.model = model
+        names = {m: n for n, m in model.named_modules()}
+        by_name = dict(model.named_modules())
+        entries: list[dict[str, Any]] = []
+        if config is None:
+            entries = [{"module": m} for m in model.modules() if isinstance(m, nn.Linear)]
+        else:
+            for item in config:
+                if isinstance(item, nn.Module):
+                    entries.append({"module": item})
+                elif isinstance(item, str):
+                    entries.append({"tensor_fqn": item})
+                elif isinstance(item, Mapping):
+                    entries.append(dict(item))
+                else:
+                    raise TypeError(f"config entries are modules, names or dicts, got {item!r}")
+        self.groups = []
+        for e in entries:
+            module = e.pop("module", None)
+            fqn = e.pop("module_fqn", None)
+            tfqn = e.pop("tensor_fqn", None)
+            if module is None:
+                name = fqn if fqn is not None else tfqn
+                if name is None:
+                    raise ValueError(f"config entry {e!r} names no module")
+                if tfqn is not None and name.endswith(".weight"):
+                    name = name[: -len(".weight")]
+                if name not in by_name:
+                    raise KeyError(f"no module named {name!r} in the model")
+                module = by_name[name]
+            if not isinstance(module, nn.Linear):
+                raise TypeError(f"{names.get(module, module)!r} is not an nn.Linear")
+            unknown = set(e) - set(_LAYER_KEYS)
+            if unknown:
+                raise KeyError(f"unknown config keys {sorted(unknown)}; known: {_LAYER_KEYS}")
+            group = {**self.defaults, **e}
+            group["block"] = (int(group["block"][0]), int(group["block"][1]))
+            group["fqn"] = names[module]
+            group["module"] = module
+            w = module.weight.detach()
+            z, kinds, w_frac = self._project(w, group)
+            group["Z"] = z
+            group["U"] = torch.zeros_like(w)
+            group["kinds"] = kinds
+            group["w_frac"] = w_frac
+            self.groups.append(group)
+        self.frozen = False
+        self.steps = 0
+
+    @staticmethod
+    def _project(w: torch.Tensor, group: Mapping[str, Any]
+                 ) -> tuple[torch.Tensor, np.ndarray, int | None]:
+        w_bits = group["w_bits"]
+        w_frac = None if w_bits is None else weight_frac(float(w.abs().max()), int(w_bits))
+        z, kinds = project(w, group["block"], group["prune"], group["unify"],
+                           w_frac=w_frac, w_bits=w_bits)
+        return z, kinds, w_frac
+
+    # ------------------------------------------------------------------ ADMM
+    def penalty(self) -> torch.Tensor:
+        """``sum rho/2 ||W - Z + U||^2`` over the layers (add it to the loss for the W-step)."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; the ADMM penalty no longer applies")
+        total = None
+        for g in self.groups:
+            d = g["module"].weight - g["Z"] + g["U"]
+            term = (d * d).sum()
+            total = term if total is None else total + term
+        if total is None:
+            return torch.zeros(())
+        return 0.5 * self.rho * total
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Z-step (``Z = project(W + U)``), U-step (``U += W - Z``), then grow rho."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; call step() only before freeze()")
+        for g in self.groups:
+            w = g["module"].weight.detach()
+            z, kinds, w_frac = self._project(w + g["U"], g)
+            g["Z"], g["kinds"], g["w_frac"] = z, kinds, w_frac
+            g["U"] = g["U"] + w - z
+        new_rho = min(self.rho_max, self.rho * self.rho_growth)
+        for g in self.groups:
+            g["U"] = g["U"] * (self.rho / new_rho)
+        self.rho = new_rho
+        self.steps += 1
+
+    @torch.no_grad()
+    def residuals(self) -> dict[str, float]:
+        """Primal residual ``||W - Z|| / ||W||`` per layer (how far W still is from S)."""
+        out = {}
+        for g in self.groups:
+            w = g["module"].weight.detach()
+            out[g["fqn"]] = float((w - g["Z"]).norm() / w.norm().clamp_min(1e-30))
+        return out
+
+    # ------------------------------------------------------------------ freeze
+    @torch.no_grad()
+    def freeze(self) -> None:
+        """Hard projection of every weight onto S, then the :class:`MicroStructure`
+        parametrization that keeps the structure frozen during fine-tuning."""
+        if self.frozen:
+            return
+        for g in self.groups:
+            module: nn.Linear = g["module"]
+            w = module.weight.detach()
+            z, kinds, w_frac = self._project(w, g)
+            module.weight.copy_(z)
+            g["kinds"], g["w_frac"] = kinds, w_frac
+            g.pop("Z", None)
+            g.pop("U", None)
+            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac)
+            parametrize.register_parametrization(module, "weight", param)
+            g["param"] = param
+        self.frozen = True
+
+    def squash_mask(self) -> None:
+        """``torch.ao.pruning`` spelling of :meth:`freeze`."""
+        self.freeze()
+
+    # ------------------------------------------------------------------ export
+    @torch.no_grad()
+    def export(self) -> list[StructuredWeight]:
+        """The structured weights, kinds and grids of every layer (after :meth:`freeze`)."""
+        if not self.frozen:
+            raise RuntimeError("call freeze() before export()")
+        out = []
+        for g in self.groups:
+            module = g["module"]
+            w = module.weight.detach().clone()  # runs the parametrization
+            kinds = np.array(g["kinds"], dtype=np.uint8)
+            kinds = demote_zero_blocks(w, kinds, g["block"])
+            out.append(StructuredWeight(fqn=g["fqn"], module=module, weight=w, kinds=kinds,
+                                        block=g["block"], w_bits=g["w_bits"],
+                                        w_frac=g["w_frac"]))
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready summary (for artifact metadata)."""
+        return {"rho": self.rho, "steps": self.steps,
+                "layers": [{"fqn": g["fqn"], "block": list(g["block"]), "prune": g["prune"],
+                            "unify": g["unify"], "w_bits": g["w_bits"]} for g in self.groups]}
+
+
+def demote_zero_blocks(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """Blocks whose values are all zero are PRUNED (a unified magnitude must be >= 1)."""
+    wb, _ = blocked(w.detach(), block)
+    zero = (wb == 0).all(-1).numpy()
+    out = kinds.copy()
+    out[zero] = BlockKind.PRUNED
+    return out

@@ -1,0 +1,285 @@
+"""One call from the digits data set to a compressed, integer :class:`hlsgen.artifact.Network`.
+
+    result = compress_digits(CompressConfig())
+    hlsgen.artifact.save(result.network, "digits.json")
+
+Phases, each with a tqdm bar over its epochs:
+
+1. dense float training (Adam, label smoothing) -> ``float_accuracy``;
+2. ADMM towards the micro-structure: W-step SGD (momentum) on loss + penalty, then the Z-step
+   (projection) and U-step once per epoch, rho growing geometrically up to a cap;
+3. hard projection, frozen structure (:class:`~compression.admm.MicroStructure`), activation
+   and bias scales calibrated on the training set;
+4. fine-tuning with the structure frozen and weights, biases and activations fake-quantized
+   -> ``compressed_float_accuracy``;
+5. export to an artifact and ``int_accuracy`` with :func:`hlsgen.numerics.forward`.
+
+Runs are deterministic: a fixed seed, ``torch.use_deterministic_algorithms(True)`` and one
+thread (restored afterwards, as is the global RNG state), so the same config gives a
+byte-identical artifact on the same machine.
+
+Why the default structure is row blocks rather than (4, 4): the hardware cost counts one
+multiplier per unified block *row*, so a ``(1, 16)`` unified block needs one multiplier for 16
+weights where a ``(4, 4)`` one needs four; and the weight bits are dominated by the sign bit
+of every kept weight, which favours keeping many binary (unified) weights over few dense
+ones. The small classifier layer is the most sensitive, so it gets finer ``(1, 4)`` blocks,
+less pruning and a few dense blocks (``output_*``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+import hlsgen.artifact
+from hlsgen.datasets import Split, load_digits_split
+from hlsgen.numerics import forward, predict
+
+from .admm import MicroStructureSparsifier
+from .export import export_network, json_safe
+from .model import build_mlp, calibrate, layer_fracs, linear_layers
+
+__all__ = ["CompressConfig", "CompressResult", "accuracy", "compress", "compress_digits",
+           "deterministic"]
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Everything that determines a compression run (and so the artifact, bit for bit).
+
+    ``block``/``prune``/``unify`` apply to the hidden layers; ``output_block``,
+    ``output_prune`` and ``output_unify`` to the last (classifier) layer, each ``None``
+    meaning "same as the hidden layers". ``prune`` is the fraction of a layer's blocks that
+    are pruned, ``unify`` the fraction of the remaining blocks that are unified (the rest
+    stay dense).
+    """
+
+    hidden: tuple[int, ...] = (64,)
+    block: tuple[int, int] = (1, 16)
+    prune: float = 0.5
+    unify: float = 1.0
+    output_block: tuple[int, int] | None = (1, 4)
+    output_prune: float | None = 0.4
+    output_unify: float | None = 0.8
+    w_bits: int = 8
+    a_bits: int = 8
+    epochs: int = 60             # dense float training (Adam)
+    admm_epochs: int = 200       # ADMM; one Z/U step per epoch
+    finetune_epochs: int = 100   # structure frozen, fake-quantized
+    lr: float = 3e-3             # Adam learning rate of the dense training
+    rho: float = 3e-4            # initial ADMM penalty ...
+    seed: int = 0
+    rho_growth: float = 1.05     # ... multiplied by this after every ADMM epoch ...
+    rho_max: float = 1.0         # ... up to this cap
+    admm_optimizer: str = "sgd"  # ADMM W-step: "sgd" (momentum 0.9) or "adam"
+    admm_lr: float = 0.05
+    admm_reset_optimizer: bool = False  # clear optimizer state after each Z/U step
+    finetune_lr: float = 3e-3    # Adam, cosine-annealed to 0 over the fine-tuning epochs
+    batch_size: int = 64
+    label_smoothing: float = 0.1  # cross-entropy label smoothing (every phase)
+    act_percentile: float = 99.9  # hidden activation ranges cover this percentile
+
+    def __post_init__(self) -> None:
+        # accept lists (e.g. from JSON or a command line) but store tuples
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("block", "output_block"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != 2 or min(value) < 1:
+                    raise ValueError(f"{name} must be two positive integers, got {value!r}")
+                object.__setattr__(self, name, (int(value[0]), int(value[1])))
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer widths, got {self.hidden!r}")
+        for name in ("prune", "unify", "output_prune", "output_unify"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        for name in ("w_bits", "a_bits"):
+            if not 2 <= getattr(self, name) <= hlsgen.artifact.MAX_BITS:
+                raise ValueError(f"{name} must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if min(self.epochs, self.admm_epochs, self.finetune_epochs) < 0:
+            raise ValueError("epoch counts must be >= 0")
+        if min(self.batch_size, self.lr, self.admm_lr, self.finetune_lr, self.rho) <= 0:
+            raise ValueError("batch_size, lr, admm_lr, finetune_lr and rho must be positive")
+        if self.rho_growth < 1 or self.rho_max < self.rho:
+            raise ValueError("need rho_growth >= 1 and rho_max >= rho")
+        if self.admm_optimizer not in ("sgd", "adam"):
+            raise ValueError(f"admm_optimizer must be 'sgd' or 'adam', got {self.admm_optimizer!r}")
+        if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 < self.act_percentile <= 100.0:
+            raise ValueError("label_smoothing must lie in [0, 1) and act_percentile in (0, 100]")
+
+    def layer_config(self, index: int, n_layers: int) -> dict[str, Any]:
+        """Sparsifier settings (block, prune, unify, w_bits) of Linear layer ``index``."""
+        last = index == n_layers - 1
+
+        def pick(own: Any, out: Any) -> Any:
+            return out if last and out is not None else own
+
+        return {"block": pick(self.block, self.output_block),
+                "prune": pick(self.prune, self.output_prune),
+                "unify": pick(self.unify, self.output_unify),
+                "w_bits": self.w_bits}
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    network: hlsgen.artifact.Network
+    float_accuracy: float             # the dense, uncompressed float model on the test split
+    compressed_float_accuracy: float  # the fine-tuned compressed (fake-quant) model
+    int_accuracy: float               # hlsgen.numerics.forward on the exported network
+
+
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seeded, deterministic, single-threaded torch; the global settings and the global
+    RNG state are restored on exit."""
+    threads = torch.get_num_threads()
+    det = torch.are_deterministic_algorithms_enabled()
+    det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(det, warn_only=det_warn)
+            torch.set_num_threads(threads)
+
+
+def _progress(n: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    # mininterval: in a log (no TTY) a bar redraws at most once a second, not every epoch
+    return tqdm(range(n), desc=desc, disable=not enabled, unit="epoch", dynamic_ncols=True,
+                mininterval=0.1 if sys.stderr.isatty() else 1.0)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) on float inputs ``x``."""
+    was = model.training
+    model.eval()
+    acc = float((model(x).argmax(1) == y).double().mean())
+    model.train(was)
+    return acc
+
+
+def _epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+           cfg: CompressConfig, gen: torch.Generator,
+           extra: Callable[[], torch.Tensor] | None = None) -> float:
+    """One epoch of shuffled minibatch training; returns the mean loss."""
+    model.train()
+    perm = torch.randperm(x.shape[0], generator=gen)
+    total, n = 0.0, 0
+    for i in range(0, x.shape[0], cfg.batch_size):
+        idx = perm[i:i + cfg.batch_size]
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx],
+                                           label_smoothing=cfg.label_smoothing)
+        if extra is not None:
+            loss = loss + extra()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * idx.numel()
+        n += idx.numel()
+    return total / max(n, 1)
+
+
+def compress(split: Split, config: CompressConfig = CompressConfig(), progress: bool = True,
+             name: str = "digits_mlp") -> CompressResult:
+    """Train, compress and export an MLP for ``split`` (integer inputs of ``split.input_type``)."""
+    cfg = config
+    in_q = split.input_type
+    scale = 2.0 ** -in_q.frac  # the float model sees exactly the values the integers mean
+    x_tr = torch.tensor(split.x_train * scale, dtype=torch.float32)
+    x_te = torch.tensor(split.x_test * scale, dtype=torch.float32)
+    y_tr = torch.tensor(split.y_train, dtype=torch.int64)
+    y_te = torch.tensor(split.y_test, dtype=torch.int64)
+    with deterministic(cfg.seed):
+        gen = torch.Generator().manual_seed(cfg.seed)
+        model = build_mlp(split.features, cfg.hidden, split.classes, cfg.a_bits)
+
+        # 1. the dense float model
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        bar = _progress(cfg.epochs, "dense", progress)
+        for _ in bar:
+            bar.set_postfix(loss=f"{_epoch(model, opt, x_tr, y_tr, cfg, gen):.4f}", refresh=False)
+        float_acc = accuracy(model, x_te, y_te)
+
+        # 2. ADMM towards the micro-structure
+        linears = [lin for _, lin, _, _ in linear_layers(model)]
+        sparsifier = MicroStructureSparsifier(rho=cfg.rho, rho_growth=cfg.rho_growth,
+                                              rho_max=cfg.rho_max)
+        sparsifier.prepare(model, [{"module": lin, **cfg.layer_config(i, len(linears))}
+                                   for i, lin in enumerate(linears)])
+        if cfg.admm_optimizer == "sgd":
+            opt = torch.optim.SGD(model.parameters(), lr=cfg.admm_lr, momentum=0.9)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.admm_lr)
+        bar = _progress(cfg.admm_epochs, "admm", progress)
+        for _ in bar:
+            loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty)
+            sparsifier.step()
+            if cfg.admm_reset_optimizer:
+                opt.state.clear()
+            res = max(sparsifier.residuals().values(), default=0.0)
+            bar.set_postfix(loss=f"{loss:.4f}", residual=f"{res:.3f}", rho=f"{sparsifier.rho:.3g}",
+                            refresh=False)
+        admm_acc = accuracy(model, x_te, y_te)
+
+        # 3. hard projection, frozen structure, quantizers calibrated on the training set
+        sparsifier.freeze()
+        projected_acc = accuracy(model, x_te, y_te)
+        calibrate(model, x_tr, in_q.frac, percentile=cfg.act_percentile)
+        quantized_acc = accuracy(model, x_te, y_te)
+
+        # 4. fine-tuning: structure frozen, everything fake-quantized
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.finetune_epochs))
+        bar = _progress(cfg.finetune_epochs, "finetune", progress)
+        for _ in bar:
+            bar.set_postfix(loss=f"{_epoch(model, opt, x_tr, y_tr, cfg, gen):.4f}", refresh=False)
+            sched.step()
+        compressed_acc = accuracy(model, x_te, y_te)
+        train_acc = accuracy(model, x_tr, y_tr)
+
+        meta: dict[str, Any] = {
+            "generator": "compression.pipeline.compress",
+            "dataset": "sklearn digits, hlsgen.datasets.load_digits_split",
+            "config": asdict(cfg),
+            "seed": cfg.seed,
+            "torch": torch.__version__,
+            "accuracy": {
+                "float": float_acc,
+                "admm_float": admm_acc,
+                "projected_float": projected_acc,
+                "calibrated_quantized": quantized_acc,
+                "compressed_float": compressed_acc,
+                "compressed_train": train_acc,
+            },
+            "fracs": layer_fracs(model),
+            "admm": sparsifier.state(),
+        }
+        net = export_network(model, in_q, name=name, meta=json_safe(meta))
+
+    # 5. the integer model, by the reference arithmetic
+    int_acc = float(np.mean(predict(forward(net, split.x_test)) == split.y_test))
+    meta["accuracy"]["int"] = int_acc
+    net = hlsgen.artifact.Network(name=net.name, input_features=net.input_features,
+                                  input=net.input, layers=net.layers, meta=json_safe(meta))
+    hlsgen.artifact.validate(net)
+    return CompressResult(network=net, float_accuracy=float_acc,
+                          compressed_float_accuracy=compressed_acc, int_accuracy=int_acc)
+
+
+def compress_digits(config: CompressConfig = CompressConfig(),
+                    progress: bool = True) -> CompressResult:
+    """Compress an MLP for the built-in digits split (the entry the CLI uses)."""
+    return compress(load_digits_split(), config, progress=progress, name="digits_mlp")
