@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from hlsgen.artifact import QType
+
 from .admm import MicroStructure
 
 __all__ = [
@@ -73,11 +75,11 @@ class ActFakeQuant(nn.Module):
 
     @property
     def lo(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
+        return QType(self.bits, 0, self.signed).lo
 
     @property
     def hi(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return QType(self.bits, 0, self.signed).hi
 
     @property
     def active(self) -> bool:
