@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hlsgen.artifact import BlockKind, DenseLayer, Network, QType, validate
+from hlsgen.artifact import DenseLayer, Network, QType, validate
 from hlsgen.datasets import DIGITS_INPUT
 
 from .admm import demote_zero_blocks

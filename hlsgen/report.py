@@ -19,7 +19,7 @@ def build_report(plan: DesignPlan, *, accuracies: Mapping[str, float | None],
         "arch": plan.arch,
         "artifact_sha256": plan.artifact_hash,
         "generator": f"hlsgen {plan.generator}",
-        **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in accuracies.items()},
+        **accuracies,  # exact fractions: rounding is for the table, not the data
         **totals,
         "multiplier_reduction": _ratio(totals["dense_multipliers"], totals["multipliers"]),
         "weight_bit_reduction": _ratio(totals["dense_weight_bits"], totals["weight_bits"]),
