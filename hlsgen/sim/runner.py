@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,9 +132,8 @@ def simulate(design_dir: Path, inputs: np.ndarray, config: SimConfig = SimConfig
                                  f"see {log}") from None
         xml = runner.test(test_module=TB_MODULE, hdl_toplevel=design["top"],
                           build_dir=build_dir, test_dir=build_dir, waves=config.waves,
-                          extra_env={"HLSGEN_SIM_JOB": str(job_path),
-                                     "PYTHONPATH": os.pathsep.join(
-                                         os.path.abspath(p) for p in sys.path if p)},
+                          # the runner sets PYTHONPATH from sys.path itself
+                          extra_env={"HLSGEN_SIM_JOB": str(job_path)},
                           log_file=build_dir / "sim.log")
     if not results_path.is_file():
         raise SimulatorError(f"the simulation of {design['top']} produced no results; see "
