@@ -118,7 +118,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     plan = generate(net, Path(args.out), args.arch)
-    _say(f"{plan.name}: {sum(len(l.pes) for l in plan.layers)} PEs, latency "
+    _say(f"{plan.name}: {plan.pe_count} PEs, latency "
          f"{plan.latency} cycles -> {args.out}")
     return 0
 
@@ -148,7 +148,13 @@ def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
 def cmd_simulate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     summary = _simulate(args, net, Path(args.design), Path(args.out))
-    return 0 if summary["rtl_mismatches"] == 0 and not summary["rtl_protocol_errors"] else 1
+    return 0 if _sim_ok(summary) else 1
+
+
+def _sim_ok(summary: dict[str, Any]) -> bool:
+    """Every bit matched, the stream rules held, and tlast came out with its beat."""
+    return (summary["rtl_mismatches"] == 0 and not summary["rtl_protocol_errors"]
+            and summary["rtl_tlast_ok"])
 
 
 def cmd_rom(args: argparse.Namespace) -> int:
@@ -179,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         net = _compress(args, art)
     plan = generate(net, out / "design", args.arch)
-    _say(f"generated {plan.name}: {sum(len(l.pes) for l in plan.layers)} PEs, latency "
+    _say(f"generated {plan.name}: {plan.pe_count} PEs, latency "
          f"{plan.latency} -> {out / 'design'}")
     sim = _simulate(args, net, out / "design", out / "sim.json")
     roms = write_roms(plan, out / "rom", ROM_FORMATS)
@@ -189,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     atomic_write_text(report_path, report_dumps(rep))
     print(summary_table(rep))
     _say(f"report -> {report_path}")
-    ok = sim["rtl_mismatches"] == 0 and not sim["rtl_protocol_errors"] and sim["rtl_tlast_ok"]
+    ok = _sim_ok(sim)
     if not ok:
         _say("FAILED: the RTL disagrees with the reference model (see sim.json)")
     return 0 if ok else 1

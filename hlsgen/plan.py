@@ -75,6 +75,11 @@ class DesignPlan:
     layers: tuple[LayerPlan, ...]
 
     @property
+    def pe_count(self) -> int:
+        """Processing elements (kept blocks) in the whole design."""
+        return sum(len(layer.pes) for layer in self.layers)
+
+    @property
     def pipeline_depth(self) -> int:
         """Registered datapath stages between the input and the output skid buffer."""
         return sum(layer.latency for layer in self.layers)
