@@ -47,7 +47,7 @@ def measure(name: str, net: artifact.Network, vectors: int, work: Path) -> dict:
     tot = plan.totals()
     return {
         "design": name, "layers": [l.out_features for l in plan.layers],
-        "pes": sum(len(l.pes) for l in plan.layers), "multipliers": tot["multipliers"],
+        "pes": plan.pe_count, "multipliers": tot["multipliers"],
         "dense_multipliers": tot["dense_multipliers"], "weight_bits": tot["weight_bits"],
         "verilog_lines": sum(t.count("\n") for n, t in files.items() if n.endswith(".v")),
         "generate_s": round(t_gen, 3), "build_s": round(t_build, 2),
