@@ -1,12 +1,5 @@
-"""``hlsgen``: the command line. One subcommand per stage, and ``run`` for the whole flow.
-
-    hlsgen run --out out                      # the built-in digits demo, end to end
-    hlsgen compress --out out/artifact.json   # train + ADMM-compress the digits MLP (needs torch)
-    hlsgen generate out/artifact.json --out out/design
-    hlsgen simulate out/artifact.json --design out/design --vectors digits
-    hlsgen rom out/artifact.json --out out/rom
-    hlsgen report out/artifact.json --sim out/sim.json --out out/report.json
-"""
+"""``hlsgen``: the command line. One subcommand per stage, and ``run`` for the whole flow
+(the examples below are also the ``--help`` epilog)."""
 
 from __future__ import annotations
 
@@ -29,6 +22,19 @@ from .report import build_report, dumps as report_dumps, summary_table
 from .rom import ROM_FORMATS, RomError
 from .sim.runner import SimConfig
 from .sim.toolchain import SimulatorError
+
+EXAMPLES = """\
+examples:
+  hlsgen run --out out                      # the built-in digits demo, end to end
+  hlsgen compress --out out/artifact.json   # train + ADMM-compress the digits MLP (needs torch)
+  hlsgen generate out/artifact.json --out out/design
+  hlsgen simulate out/artifact.json --design out/design --vectors digits --waves
+  hlsgen rom out/artifact.json --out out/rom
+  hlsgen report out/artifact.json --sim out/sim.json --out out/report.json
+  hlsgen run --artifact examples/digits_mlp.json --out out   # no training
+
+`hlsgen COMMAND --help` lists each command's options.
+"""
 
 EXPECTED_ERRORS = (ArtifactError, FlowError, WidthError, OutputError, RomError, SimulatorError,
                    FileNotFoundError, ValueError)
@@ -227,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Start with `hlsgen run --out out`: it trains and compresses a digits MLP, "
                     "generates Verilog, simulates every test image and writes out/report.json.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__)
+        epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"hlsgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
