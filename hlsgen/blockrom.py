@@ -23,7 +23,7 @@ These are the words a folded (ROM-driven) PE array walks, one block per clock.
 
 from __future__ import annotations
 
-from .artifact import BlockKind
+from .artifact import BlockKind, block_grid
 from .numerics import signed_width
 from .plan import DesignPlan, LayerPlan
 from .rom import RomField, RomImage, pack_fields, to_twos
@@ -61,8 +61,7 @@ def block_rom(layer: LayerPlan, prefix: str) -> RomImage | None:
     """The kept-block ROM of a layer, or None when every block is pruned."""
     if not layer.pes:
         return None
-    nbr = -(-layer.out_features // layer.block[0])
-    nbc = -(-layer.in_features // layer.block[1])
+    nbr, nbc = block_grid(layer.out_features, layer.in_features, layer.block)
     size = layer.block[0] * layer.block[1]
     has = {pe.kind for pe in layer.pes}
     payload = max(((layer.w_bits - 1) + size) if BlockKind.UNIFIED in has else 1,
@@ -106,8 +105,7 @@ def bias_rom(layer: LayerPlan, prefix: str) -> RomImage:
 
 def layer_kind_rows(layer: LayerPlan) -> list[list[int]]:
     """The block-kind grid of a planned layer (pruned where no PE exists)."""
-    nbr = -(-layer.out_features // layer.block[0])
-    nbc = -(-layer.in_features // layer.block[1])
+    nbr, nbc = block_grid(layer.out_features, layer.in_features, layer.block)
     grid = [[int(BlockKind.PRUNED)] * nbc for _ in range(nbr)]
     for pe in layer.pes:
         grid[pe.brow][pe.bcol] = int(pe.kind)
