@@ -28,8 +28,8 @@ import enum
 import hashlib
 import json
 import math
-import re
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping

@@ -85,8 +85,9 @@ def block_rom(layer: LayerPlan, prefix: str) -> RomImage | None:
     return RomImage(f"{prefix}_blocks", payload + 2 + col_w + row_w, tuple(words), layout)
 
 
-def kind_rom(layer: LayerPlan, kinds_rows: list[list[int]], prefix: str) -> RomImage:
+def kind_rom(layer: LayerPlan, prefix: str) -> RomImage:
     """The block-kind map: one word per block row, 2 bits per block."""
+    kinds_rows = layer_kind_rows(layer)
     nbc = len(kinds_rows[0])
     layout = tuple(RomField(f"b{c}", 2 * c, 2, "0 pruned, 1 unified, 2 dense")
                    for c in range(nbc))
@@ -120,6 +121,6 @@ def design_roms(plan: DesignPlan) -> list[RomImage]:
         blocks = block_rom(layer, prefix)
         if blocks is not None:
             images.append(blocks)
-        images.append(kind_rom(layer, layer_kind_rows(layer), prefix))
+        images.append(kind_rom(layer, prefix))
         images.append(bias_rom(layer, prefix))
     return images

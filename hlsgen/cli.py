@@ -17,7 +17,7 @@ from .flow import FlowError, accuracies, simulate_design, stimulus, write_roms
 from .generate import generate
 from .numerics import WidthError
 from .output import OutputError, atomic_write_text
-from .plan import ARCHITECTURES, make_plan
+from .plan import ARCHITECTURES, DesignPlan, make_plan
 from .report import build_report, dumps as report_dumps, summary_table
 from .rom import ROM_FORMATS, RomError
 from .sim.runner import SimConfig
@@ -170,14 +170,19 @@ def cmd_rom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_report(plan: DesignPlan, net: artifact.Network, path: Path,
+                  sim: dict[str, Any] | None = None, roms: list[str] | None = None) -> None:
+    """Build the report, write it atomically and print its summary table."""
+    rep = build_report(plan, accuracies=accuracies(net), sim=sim, roms=roms)
+    atomic_write_text(path, report_dumps(rep))
+    print(summary_table(rep))
+    _say(f"report -> {path}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
-    plan = make_plan(net, args.arch)
     sim = json.loads(Path(args.sim).read_text()) if args.sim else None
-    rep = build_report(plan, accuracies=accuracies(net), sim=sim)
-    atomic_write_text(Path(args.out), report_dumps(rep))
-    print(summary_table(rep))
-    _say(f"report -> {args.out}")
+    _write_report(make_plan(net, args.arch), net, Path(args.out), sim)
     return 0
 
 
@@ -196,11 +201,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = _simulate(args, net, out / "design", out / "sim.json")
     roms = write_roms(plan, out / "rom", ROM_FORMATS)
     _say(f"{len(roms)} ROM files -> {out / 'rom'}")
-    rep = build_report(plan, accuracies=accuracies(net), sim=sim, roms=roms)
-    report_path = Path(args.report) if args.report else out / "report.json"
-    atomic_write_text(report_path, report_dumps(rep))
-    print(summary_table(rep))
-    _say(f"report -> {report_path}")
+    _write_report(plan, net, Path(args.report) if args.report else out / "report.json",
+                  sim, roms)
     ok = _sim_ok(sim)
     if not ok:
         _say("FAILED: the RTL disagrees with the reference model (see sim.json)")

@@ -134,16 +134,16 @@ def _plan_layer(index: int, layer: DenseLayer, in_q: QType) -> LayerPlan:
     shift = layer_shift(in_q, layer)
     round_const = 1 << (shift - 1) if shift > 0 else 0
     acc_lo = acc_hi = 0            # every partial sum, with and without rounding (widths)
-    q_lo, q_hi = None, None        # exact range of the shifted value (saturation decisions)
+    values = []                    # exact range of each row's acc + rounding (saturation)
     for r in range(layer.out_features):
         bias = int(layer.bias[r])
         a_lo, a_hi = sum_range(layer.weight[r], in_q, bias)
         r_lo, r_hi = sum_range(layer.weight[r], in_q, bias + round_const)
         acc_lo, acc_hi = min(acc_lo, a_lo, r_lo), max(acc_hi, a_hi, r_hi)
-        v_lo, v_hi = value_range(layer.weight[r], in_q, bias + round_const)
-        q_lo = v_lo >> shift if q_lo is None else min(q_lo, v_lo >> shift)
-        q_hi = v_hi >> shift if q_hi is None else max(q_hi, v_hi >> shift)
-    assert q_lo is not None and q_hi is not None
+        values.append(value_range(layer.weight[r], in_q, bias + round_const))
+    # a floor shift keeps order, so the shifted range is the shifted extremes
+    q_lo = min(lo for lo, _ in values) >> shift
+    q_hi = max(hi for _, hi in values) >> shift
     out = layer.output
     lo_bound = max(out.lo, 0) if layer.relu else out.lo
     clamp_hi = out.hi if q_hi > out.hi else None

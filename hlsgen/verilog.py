@@ -91,7 +91,7 @@ def _render_layer(plan: DesignPlan, layer: LayerPlan) -> dict[str, str]:
             used = [c for c in range(len(pe.cols)) if any(row[c] for row in pe.coeffs)]
             text = render("verilog/pe_dense.v.j2", module=name, pe=pe, layer=layer,
                           dense_sums=[_dense_row_sum(pe, r) for r in range(len(pe.rows))],
-                          used_cols=used, has_zero_column=len(used) < len(pe.cols))
+                          used_cols=used)
         files[f"{name}.v"] = (_file_header(plan, f"{pe.kind.name.lower()} PE {pe.index} of "
                                            f"layer {layer.index}") + text + _FOOTER)
     module = _layer_module(plan, layer)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -48,8 +48,8 @@ class SimResult:
     protocol_errors: tuple[str, ...]
     cycles: int                  # from the first accepted input to the last output beat
     build_dir: Path
+    tool: Tool
     wave_file: Path | None = None
-    tool: Tool | None = field(default=None)
 
 
 @dataclass(frozen=True, eq=False)
