@@ -23,9 +23,10 @@ These are the words a folded (ROM-driven) PE array walks, one block per clock.
 
 from __future__ import annotations
 
-from .artifact import BlockKind, block_grid
+from .blocks import BlockKind, BlockPlan, block_grid
 from .numerics import signed_width
-from .plan import DesignPlan, LayerPlan
+from .layerplan import LayerPlan
+from .plan import DesignPlan
 from .rom import RomField, RomImage, pack_fields, to_twos
 
 
@@ -37,7 +38,7 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
 
 
-def _unified_payload(pe, w_bits: int) -> int:
+def _unified_payload(pe: BlockPlan, w_bits: int) -> int:
     word = pe.magnitude
     pos = w_bits - 1
     for row in pe.coeffs:
@@ -47,7 +48,7 @@ def _unified_payload(pe, w_bits: int) -> int:
     return word
 
 
-def _dense_payload(pe, w_bits: int) -> int:
+def _dense_payload(pe: BlockPlan, w_bits: int) -> int:
     word = 0
     pos = 0
     for row in pe.coeffs:
@@ -59,11 +60,11 @@ def _dense_payload(pe, w_bits: int) -> int:
 
 def block_rom(layer: LayerPlan, prefix: str) -> RomImage | None:
     """The kept-block ROM of a layer, or None when every block is pruned."""
-    if not layer.pes:
+    if not layer.kept_blocks:
         return None
     nbr, nbc = block_grid(layer.out_features, layer.in_features, layer.block)
     size = layer.block[0] * layer.block[1]
-    has = {pe.kind for pe in layer.pes}
+    has = {pe.kind for pe in layer.kept_blocks}
     payload = max(((layer.w_bits - 1) + size) if BlockKind.UNIFIED in has else 1,
                   size * layer.w_bits if BlockKind.DENSE in has else 1)
     col_w, row_w = _bits_for(nbc), _bits_for(nbr)
@@ -76,8 +77,8 @@ def block_rom(layer: LayerPlan, prefix: str) -> RomImage | None:
         RomField("brow", payload + 2 + col_w, row_w, "block row"),
     )
     words = []
-    for i, pe in enumerate(layer.pes):
-        last = i + 1 == len(layer.pes) or layer.pes[i + 1].brow != pe.brow
+    for i, pe in enumerate(layer.kept_blocks):
+        last = i + 1 == len(layer.kept_blocks) or layer.kept_blocks[i + 1].brow != pe.brow
         data = (_unified_payload(pe, layer.w_bits) if pe.kind is BlockKind.UNIFIED
                 else _dense_payload(pe, layer.w_bits))
         words.append(pack_fields({"payload": data, "kind": int(pe.kind is BlockKind.DENSE),
@@ -108,7 +109,7 @@ def layer_kind_rows(layer: LayerPlan) -> list[list[int]]:
     """The block-kind grid of a planned layer (pruned where no PE exists)."""
     nbr, nbc = block_grid(layer.out_features, layer.in_features, layer.block)
     grid = [[int(BlockKind.PRUNED)] * nbc for _ in range(nbr)]
-    for pe in layer.pes:
+    for pe in layer.kept_blocks:
         grid[pe.brow][pe.bcol] = int(pe.kind)
     return grid
 

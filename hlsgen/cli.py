@@ -15,12 +15,14 @@ from . import __version__, artifact
 from .artifact import ArtifactError
 from .flow import FlowError, accuracies, simulate_design, stimulus, write_roms
 from .generate import generate
+from .backends import BACKENDS
 from .numerics import WidthError
 from .output import OutputError, atomic_write_text
-from .plan import ARCHITECTURES, DesignPlan, make_plan
+from .plan import make_plan
+from .schedules import ARCHITECTURES, Schedule, make_schedule
 from .report import build_report, dumps as report_dumps, summary_table
 from .rom import ROM_FORMATS, RomError
-from .sim.runner import SimConfig
+from .sim.runner import SIMULATORS, SimConfig
 from .sim.toolchain import SimulatorError
 
 EXAMPLES = """\
@@ -123,9 +125,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
-    plan = generate(net, Path(args.out), args.arch)
-    _say(f"{plan.name}: {plan.pe_count} PEs, latency "
-         f"{plan.latency} cycles -> {args.out}")
+    schedule = generate(net, Path(args.out), args.arch, args.backend)
+    _say(f"{schedule.plan.name}: {schedule.pe_count} PEs, latency "
+         f"{schedule.latency} cycles -> {args.out}")
     return 0
 
 
@@ -137,11 +139,12 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
 def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
               out: Path) -> dict[str, Any]:
     x, y = stimulus(net, args.vectors, args.count, args.sim_seed)
-    _say(f"simulating {len(x)} {args.vectors} vectors on Verilator (stalls in "
+    _say(f"simulating {len(x)} {args.vectors} vectors on {args.simulator} (stalls in "
          f"{args.stall_in}, out {args.stall_out})")
     t0 = time.monotonic()
     summary = simulate_design(net, design, x, y, _sim_config(args),
-                              Path(args.build_dir) if args.build_dir else None)
+                              Path(args.build_dir) if args.build_dir else None,
+                              args.simulator)
     summary["vectors"] = args.vectors
     atomic_write_text(out, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     _say(f"{summary['rtl_vectors']} vectors, {summary['rtl_mismatches']} mismatches, "
@@ -164,16 +167,16 @@ def _sim_ok(summary: dict[str, Any]) -> bool:
 
 
 def cmd_rom(args: argparse.Namespace) -> int:
-    plan = make_plan(artifact.load(args.artifact), "unrolled")
+    plan = make_plan(artifact.load(args.artifact))
     files = write_roms(plan, Path(args.out), args.formats)
     _say(f"{len(files)} ROM files -> {args.out}")
     return 0
 
 
-def _write_report(plan: DesignPlan, net: artifact.Network, path: Path,
+def _write_report(schedule: Schedule, net: artifact.Network, path: Path,
                   sim: dict[str, Any] | None = None, roms: list[str] | None = None) -> None:
     """Build the report, write it atomically and print its summary table."""
-    rep = build_report(plan, accuracies=accuracies(net), sim=sim, roms=roms)
+    rep = build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms)
     atomic_write_text(path, report_dumps(rep))
     print(summary_table(rep))
     _say(f"report -> {path}")
@@ -182,7 +185,7 @@ def _write_report(plan: DesignPlan, net: artifact.Network, path: Path,
 def cmd_report(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     sim = json.loads(Path(args.sim).read_text()) if args.sim else None
-    _write_report(make_plan(net, args.arch), net, Path(args.out), sim)
+    _write_report(make_schedule(make_plan(net), args.arch), net, Path(args.out), sim)
     return 0
 
 
@@ -195,13 +198,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         artifact.save(net, art)
     else:
         net = _compress(args, art)
-    plan = generate(net, out / "design", args.arch)
-    _say(f"generated {plan.name}: {plan.pe_count} PEs, latency "
-         f"{plan.latency} -> {out / 'design'}")
+    schedule = generate(net, out / "design", args.arch)
+    _say(f"generated {schedule.plan.name}: {schedule.pe_count} PEs, latency "
+         f"{schedule.latency} -> {out / 'design'}")
     sim = _simulate(args, net, out / "design", out / "sim.json")
-    roms = write_roms(plan, out / "rom", ROM_FORMATS)
+    roms = write_roms(schedule.plan, out / "rom", ROM_FORMATS)
     _say(f"{len(roms)} ROM files -> {out / 'rom'}")
-    _write_report(plan, net, Path(args.report) if args.report else out / "report.json",
+    _write_report(schedule, net, Path(args.report) if args.report else out / "report.json",
                   sim, roms)
     ok = _sim_ok(sim)
     if not ok:
@@ -212,7 +215,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ parser
 
 def _add_sim_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("simulation (cocotb 2.x on Verilator)")
+    g = p.add_argument_group("simulation (cocotb 2.x on Verilator or Icarus)")
+    g.add_argument("--simulator", choices=SIMULATORS, default="verilator",
+                   help="verilator (default) or icarus (Debian's iverilog)")
     g.add_argument("--vectors", choices=("digits", "random"), default="digits",
                    help="digits: every test image (default); random: random inputs")
     g.add_argument("--count", type=int, help="number of vectors (default: all test images, "
@@ -224,8 +229,8 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sim-seed", type=int, default=0, help="seed of the stalls and random vectors")
     g.add_argument("--waves", action="store_true", help="dump a waveform (dump.vcd in the build "
                    "folder; open it with GTKWave or Surfer)")
-    g.add_argument("--build-dir", help="Verilator build folder (default: sim_build beside the "
-                   "design folder)")
+    g.add_argument("--build-dir", help="simulator build folder (default: DESIGN.sim_build/"
+                   "SIMULATOR beside the design folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="compressed network (artifact.json)")
     p.add_argument("--out", required=True, help="design folder to (re)create")
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
+    p.add_argument("--backend", choices=BACKENDS, default="verilog")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("simulate", help="simulate a generated design against the reference")

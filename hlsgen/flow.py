@@ -5,7 +5,6 @@ compress -> artifact -> generate (design folder) -> simulate (sim.json) -> rom -
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,6 +13,7 @@ import numpy as np
 from . import numerics
 from .artifact import Network, digest
 from .blockrom import design_roms
+from .manifest import DesignManifest
 from .datasets import DIGITS_INPUT, Split, load_digits_split
 from .output import write_tree
 from .plan import DesignPlan
@@ -53,16 +53,14 @@ def stimulus(net: Network, vectors: str, count: int | None, seed: int
 
 def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
                     labels: np.ndarray | None = None, config: SimConfig = SimConfig(),
-                    build_dir: Path | None = None) -> dict[str, Any]:
+                    build_dir: Path | None = None, simulator: str = "verilator"
+                    ) -> dict[str, Any]:
     """Simulate the design on ``inputs`` and compare every output bit with the reference."""
-    manifest = Path(design_dir) / "design.json"
-    if manifest.is_file():
-        made_from = json.loads(manifest.read_text()).get("artifact_sha256")
-        if made_from != digest(net):
-            raise FlowError(f"{design_dir} was generated from another artifact "
-                            f"(sha256 {str(made_from)[:12]}); regenerate it with "
-                            "`hlsgen generate`")
-    result = simulate(Path(design_dir), inputs, config, build_dir)
+    made_from = DesignManifest.load(Path(design_dir)).artifact_sha256
+    if made_from != digest(net):
+        raise FlowError(f"{design_dir} was generated from another artifact "
+                        f"(sha256 {made_from[:12]}); regenerate it with `hlsgen generate`")
+    result = simulate(Path(design_dir), inputs, config, build_dir, simulator)
     expected = numerics.forward(net, inputs)
     cmp = compare(result.outputs, expected)
     summary: dict[str, Any] = {
@@ -72,7 +70,7 @@ def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
         "rtl_cycles": result.cycles,
         "rtl_protocol_errors": list(result.protocol_errors),
         "rtl_tlast_ok": result.lasts_ok,
-        "simulator": f"verilator {result.tool.version} ({result.tool.source})",
+        "simulator": f"{result.simulator} {result.tool.version} ({result.tool.source})",
         "stall_in": config.stall_in,
         "stall_out": config.stall_out,
         "seed": config.seed,
@@ -89,7 +87,7 @@ def write_roms(plan: DesignPlan, out_dir: Path,
     """Write every ROM image of the design into ``out_dir`` (one atomic folder swap)."""
     files: dict[str, str] = {}
     for img in design_roms(plan):
-        files.update(rom_files(img, formats, header=plan.header))
+        files.update(rom_files(img, formats, header=plan.provenance()))
     write_tree(Path(out_dir), files)
     return sorted(files)
 

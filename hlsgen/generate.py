@@ -1,25 +1,26 @@
-"""Artifact -> plan -> backends -> a design folder (``rtl/``, ``design.json``)."""
+"""Artifact -> neutral plan -> architecture schedule -> backend -> a design folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .artifact import Network
+from .backends import RenderedDesign, render
+from .network import Network
 from .output import write_tree
-from .plan import DesignPlan, make_plan
-from .verilog import manifest, render_verilog
+from .plan import make_plan
+from .schedules import Schedule, make_schedule
 
 
-def design_files(plan: DesignPlan) -> dict[str, str]:
-    """Every file of a design folder for ``plan``, by relative path."""
-    rtl = render_verilog(plan)
-    files = {f"rtl/{name}": text for name, text in rtl.items()}
-    files["design.json"] = manifest(plan, list(rtl))
-    return files
+def design(net: Network, arch: str = "unrolled", backend: str = "verilog"
+           ) -> tuple[Schedule, RenderedDesign]:
+    """Plan, schedule and render ``net`` (nothing written)."""
+    schedule = make_schedule(make_plan(net), arch)
+    return schedule, render(schedule, backend)
 
 
-def generate(net: Network, out_dir: Path, arch: str = "unrolled") -> DesignPlan:
-    """Plan ``net`` and write its design folder atomically; returns the plan."""
-    plan = make_plan(net, arch)
-    write_tree(Path(out_dir), design_files(plan))
-    return plan
+def generate(net: Network, out_dir: Path, arch: str = "unrolled",
+             backend: str = "verilog") -> Schedule:
+    """Write the design folder of ``net`` atomically; returns its schedule."""
+    schedule, rendered = design(net, arch, backend)
+    write_tree(Path(out_dir), rendered.tree())
+    return schedule

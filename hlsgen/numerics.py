@@ -13,11 +13,14 @@ plan derives hardware widths from the very arithmetic it must reproduce.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from .artifact import DenseLayer, Network, QType
+from .fixedpoint import QType
+
+if TYPE_CHECKING:  # the IR imports this module, never the reverse at run time
+    from .network import Network
 
 MAX_ACC_BITS = 62  # the reference keeps accumulators in int64; wider designs are refused
 
@@ -91,18 +94,18 @@ def requantize(acc: np.ndarray, shift: int, relu: bool, out: QType) -> np.ndarra
     return np.clip(y, out.lo, out.hi)
 
 
-def layer_shift(in_q: QType, layer: DenseLayer) -> int:
-    """The requantize shift of a layer: accumulator frac minus output frac."""
+def layer_shift(in_q: QType, layer: Any) -> int:
+    """The requantize shift of a weighted layer: accumulator frac minus output frac."""
     return in_q.frac + layer.w_frac - layer.output.frac
 
 
-def dense_acc(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
+def dense_acc(layer: Any, x: np.ndarray) -> np.ndarray:
     """Exact accumulator ``x @ W.T + b`` for a batch ``x`` of shape ``[N, in]``."""
     x = np.asarray(x, dtype=np.int64)
     return x @ layer.weight.T + layer.bias
 
 
-def check_input(net: Network, x: np.ndarray) -> np.ndarray:
+def check_input(net: "Network", x: np.ndarray) -> np.ndarray:
     """Validate a batch of integer input vectors against the network's input type."""
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != net.input_features:
@@ -115,18 +118,18 @@ def check_input(net: Network, x: np.ndarray) -> np.ndarray:
     return x.astype(np.int64)
 
 
-def forward_all(net: Network, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's integer output for a batch of integer inputs ``[N, in]``."""
+def forward_all(net: "Network", x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's integer output for a batch of integer inputs ``[N, in]``; each layer
+    kind executes itself from this module's primitives."""
     h = check_input(net, x)
     outs = []
     for i, layer in enumerate(net.layers):
-        h = requantize(dense_acc(layer, h), layer_shift(net.layer_input(i), layer),
-                       layer.relu, layer.output)
+        h = layer.execute(h, net.layer_input(i))
         outs.append(h)
     return outs
 
 
-def forward(net: Network, x: np.ndarray) -> np.ndarray:
+def forward(net: "Network", x: np.ndarray) -> np.ndarray:
     """The network's integer output ``[N, out]`` — the golden model for RTL and C simulation."""
     return forward_all(net, x)[-1]
 

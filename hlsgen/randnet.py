@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from .artifact import BlockKind, DenseLayer, Network, QType, block_grid, block_slices
-from .pe import input_width
+from .blocks import input_width
 
 
 def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[int, int],

@@ -6,27 +6,31 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .plan import DesignPlan
+from .schedules import Schedule
 
 
-def build_report(plan: DesignPlan, *, accuracies: Mapping[str, float | None],
+def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
                  sim: Mapping[str, Any] | None = None,
                  roms: list[str] | None = None) -> dict[str, Any]:
     """Assemble ``report.json``: accuracies, resources (from the plan), simulation results."""
+    plan = schedule.plan
     totals = plan.totals()
     rep: dict[str, Any] = {
         "design": plan.name,
-        "arch": plan.arch,
+        "arch": schedule.arch,
         "artifact_sha256": plan.artifact_hash,
         "generator": f"hlsgen {plan.generator}",
         **accuracies,  # exact fractions: rounding is for the table, not the data
         **totals,
+        "latency_cycles": schedule.latency,
+        "initiation_interval": schedule.initiation_interval,
         "multiplier_reduction": _ratio(totals["dense_multipliers"], totals["multipliers"]),
         "weight_bit_reduction": _ratio(totals["dense_weight_bits"], totals["weight_bits"]),
         "layers": [
             {"name": l.name, "in": l.in_features, "out": l.out_features, "block": list(l.block),
              "blocks": {k: l.blocks.get(k, 0) for k in ("pruned", "unified", "dense")},
-             "multipliers": l.multipliers, "dense_multipliers": l.dense_multipliers,
+             "multipliers": l.multipliers, "shifts": l.shifts,
+             "dense_multipliers": l.dense_multipliers,
              "weight_bits": l.weight_bits, "dense_weight_bits": l.dense_weight_bits,
              "acc_width": l.acc_width, "shift": l.shift}
             for l in plan.layers
@@ -62,6 +66,7 @@ def summary_table(rep: Mapping[str, Any]) -> str:
         ("blocks pruned / unified / dense", f"{b['pruned']} / {b['unified']} / {b['dense']}"),
         ("multipliers (dense baseline)",
          f"{rep['multipliers']} ({rep['dense_multipliers']}, x{rep['multiplier_reduction']})"),
+        ("constant shifts", str(rep["shifts"])),
         ("weight bits (dense baseline)",
          f"{rep['weight_bits']} ({rep['dense_weight_bits']}, x{rep['weight_bit_reduction']})"),
         ("latency / II (cycles)", f"{rep['latency_cycles']} / {rep['initiation_interval']}"),

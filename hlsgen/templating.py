@@ -51,20 +51,31 @@ def v_sext(name: str, to_width: int, width: int, lsb: int = 0) -> str:
     return f"{{{{{extra}{{{name}[{msb}]}}}}, {base}}}"
 
 
+def v_resize(name: str, width: int, lsb: int, to_width: int) -> str:
+    """Bits ``[width-1:lsb]`` of the ``width``-bit signed signal ``name`` (an arithmetic
+    right shift by ``lsb``) as a ``to_width``-bit value: truncated when the value is known to
+    fit, sign-extended when fewer bits are left, the sign bit alone when none are."""
+    avail = width - lsb
+    if avail >= to_width:
+        return f"{name}[{lsb + to_width - 1}:{lsb}]"
+    if avail >= 1:
+        return v_sext(name, to_width, avail, lsb)
+    sign = f"{name}[{width - 1}]"
+    return sign if to_width == 1 else f"{{{{{to_width}{{{sign}}}}}}}"
+
+
 def v_concat(names: list[str]) -> str:
-    """A Verilog concatenation with element 0 in the least significant position."""
+    """A Verilog concatenation with element 0 in the least significant position; a single
+    name is itself (a one-element concatenation of a signed wire in a port connection makes
+    Yosys 0.70 abort)."""
+    if len(names) == 1:
+        return names[0]
     return "{" + ", ".join(reversed(names)) + "}"
 
 
-def v_signed_sum(names: list[str], signs: list[int]) -> str:
-    """``a - b + c`` from names and +1/-1 signs."""
-    parts = []
-    for i, (n, s) in enumerate(zip(names, signs)):
-        if i == 0:
-            parts.append(n if s > 0 else f"-{n}")
-        else:
-            parts.append(f"{'+' if s > 0 else '-'} {n}")
-    return " ".join(parts)
+def v_names(prefix: str, indices: list[int]) -> list[str]:
+    """``prefix0, prefix3, ...`` for the given indices."""
+    return [f"{prefix}{i}" for i in indices]
 
 
 @lru_cache(maxsize=1)
@@ -78,8 +89,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.globals.update(v_lit=v_lit, v_bits=v_bits, v_sext=v_sext, v_concat=v_concat,
-                       v_signed_sum=v_signed_sum)
+    env.globals.update(v_lit=v_lit, v_bits=v_bits, v_sext=v_sext, v_resize=v_resize,
+                       v_concat=v_concat, v_names=v_names)
     return env
 
 

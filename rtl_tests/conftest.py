@@ -15,14 +15,13 @@ from hlsgen import numerics
 from hlsgen.artifact import Network
 from hlsgen.generate import generate
 from hlsgen.sim.runner import SimConfig, compare, simulate
-from hlsgen.sim.toolchain import SimulatorError, find_verilator, require_cocotb
+from hlsgen.sim.toolchain import SimulatorError, find_simulator, require_cocotb
 
 
-@pytest.fixture(scope="session")
-def simulator() -> str:
+def _require(name: str) -> str:
     try:
         require_cocotb()
-        tool = find_verilator()
+        tool = find_simulator(name)
     except SimulatorError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"simulator missing in CI: {exc}")
@@ -30,11 +29,25 @@ def simulator() -> str:
     return tool.version
 
 
+@pytest.fixture(scope="session")
+def simulator() -> str:
+    """Verilator, the default simulator."""
+    return _require("verilator")
+
+
+@pytest.fixture(scope="session", params=["verilator", "icarus"])
+def each_simulator(request) -> str:
+    """Each simulator in turn (the name, for ``check_design``)."""
+    _require(request.param)
+    return request.param
+
+
 def check_design(net: Network, inputs: np.ndarray, workdir: Path,
-                 config: SimConfig = SimConfig()) -> None:
+                 config: SimConfig = SimConfig(), simulator: str = "verilator") -> None:
     """Generate ``net``, stream ``inputs`` through it, require every bit to match."""
     generate(net, workdir / "design")
-    result = simulate(workdir / "design", inputs, config, workdir / "build")
+    result = simulate(workdir / "design", inputs, config, workdir / "build", simulator)
+    assert result.simulator == simulator
     expected = numerics.forward(net, inputs)
     cmp = compare(result.outputs, expected)
     assert not result.protocol_errors, result.protocol_errors[:5]

@@ -17,12 +17,13 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.json
 
 
 @pytest.mark.sim
-def test_digits_example_every_test_image(tmp_path, simulator) -> None:
+def test_digits_example_every_test_image(tmp_path, each_simulator) -> None:
     net = artifact.load(EXAMPLE)
     split = load_digits_split()
     generate(net, tmp_path / "design")
     sim = simulate_design(net, tmp_path / "design", split.x_test, split.y_test,
-                          SimConfig(seed=1), tmp_path / "build")
+                          SimConfig(seed=1), tmp_path / "build", each_simulator)
+    assert sim["simulator"].startswith(each_simulator)
     int_acc = float(np.mean(numerics.predict(numerics.forward(net, split.x_test))
                             == split.y_test))
     assert sim["rtl_vectors"] == len(split.x_test) == 360

@@ -25,11 +25,11 @@ CASES = {
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_random_weights_bit_exact(case: str, tmp_path, simulator) -> None:
+def test_random_weights_bit_exact(case: str, tmp_path, each_simulator) -> None:
     sizes, block, probs, w_bits, a_bits, signed = CASES[case]
     rng = np.random.default_rng(sorted(CASES).index(case))
     net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed)
-    check_design(net, random_inputs(rng, net, 96), tmp_path, SimConfig(seed=7))
+    check_design(net, random_inputs(rng, net, 96), tmp_path, SimConfig(seed=7), each_simulator)
 
 
 @pytest.mark.sim
@@ -48,8 +48,8 @@ def test_full_throughput_without_stalls(tmp_path, simulator) -> None:
 
     rng = np.random.default_rng(3)
     net = random_network(rng, [10, 8, 4], (2, 2))
-    plan = generate(net, tmp_path / "design")
+    schedule = generate(net, tmp_path / "design")
     x = random_inputs(rng, net, 50)
     result = simulate(tmp_path / "design", x, SimConfig(stall_in=0, stall_out=0),
                       tmp_path / "build")
-    assert result.cycles == len(x) + plan.latency
+    assert result.cycles == len(x) + schedule.latency

@@ -389,12 +389,12 @@ def test_in_features_not_matching_previous_layer(doc):
     alien = network_to_json(make_net([other]))["layers"][0]
     msg = load_error(edited(doc, lambda n: n["layers"].__setitem__(1, alien)))
     assert "layer 1 ('alien')" in msg
-    assert "in_features 6 does not match the previous layer's 4 outputs" in msg
+    assert "in_features: 6 does not match the 4 features the previous layer produces" in msg
 
 
 def test_first_layer_must_read_the_input_features(doc):
     msg = load_error(edited(doc, lambda n: n["input"].__setitem__("features", 6)))
-    assert "in_features 5 does not match the previous layer's 6 outputs" in msg
+    assert "layer 0 ('fc0').in_features: 5 does not match the 6 features" in msg
 
 
 def test_unchanged_rehash_still_loads(doc):

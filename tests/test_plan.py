@@ -1,4 +1,4 @@
-"""Tests for hlsgen.plan (and the PE sizing in hlsgen.pe).
+"""Tests for hlsgen.plan, the unrolled schedule and the block sizing in hlsgen.blocks.
 
 Widths are checked against extremes found by brute force over the input extremes with plain
 Python ints, and a bit-level model of the planned datapath (wrap every register to its planned
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 import hlsgen
 from hlsgen.artifact import ArtifactError, BlockKind, QType, digest
 from hlsgen.numerics import MAX_ACC_BITS, WidthError, forward, forward_all
-from hlsgen.plan import ARCHITECTURES, LAYER_LATENCY, OUTPUT_LATENCY, make_plan
+from hlsgen.plan import make_plan
+from hlsgen.schedules import ARCHITECTURES, make_schedule
+from hlsgen.schedules.unrolled import LAYER_LATENCY, OUTPUT_LATENCY
 from hlsgen.randnet import random_inputs
 
 from conftest import blocks_of, legal_random_network, make_layer, make_net, signed_bits
@@ -76,9 +78,9 @@ def check_layer_widths(net, i, lp) -> None:
     kept = [(brow, bcol, rr, cc) for brow, bcol, rr, cc in
             blocks_of(layer.out_features, layer.in_features, layer.block)
             if layer.kinds[brow, bcol] != BlockKind.PRUNED]
-    assert len(lp.pes) == len(kept)
+    assert len(lp.kept_blocks) == len(kept)
     pe_row_ranges = {}
-    for pe, (brow, bcol, rr, cc) in zip(lp.pes, kept):
+    for pe, (brow, bcol, rr, cc) in zip(lp.kept_blocks, kept):
         assert (pe.brow, pe.bcol, pe.rows, pe.cols) == (brow, bcol, tuple(rr), tuple(cc))
         assert pe.kind == BlockKind(int(layer.kinds[brow, bcol]))
         assert pe.coeffs == tuple(tuple(int(layer.weight[r, c]) for c in cc) for r in rr)
@@ -97,7 +99,8 @@ def check_layer_widths(net, i, lp) -> None:
         if pe.kind is BlockKind.UNIFIED:
             m = abs(pe.coeffs[0][0])
             assert pe.magnitude == m and all(abs(c) == m for row in pe.coeffs for c in row)
-            assert pe.multipliers == len(pe.rows)
+            assert pe.multipliers == (0 if m & (m - 1) == 0 else len(pe.rows))
+            assert pe.shifts == (len(pe.rows) if m & (m - 1) == 0 and m > 1 else 0)
             for row in pe.coeffs:
                 slo, shi = row_extremes([1 if c > 0 else -1 for c in row], in_q)
                 assert fits(slo, pe.sum_width) and fits(shi, pe.sum_width)
@@ -105,13 +108,15 @@ def check_layer_widths(net, i, lp) -> None:
             assert pe.magnitude_shift == (m.bit_length() - 1 if m & (m - 1) == 0 else None)
         else:
             assert pe.magnitude == 0 and pe.sum_width == 0
-            assert pe.multipliers == len(pe.rows) * len(pe.cols)
+            weights = [abs(c) for row in pe.coeffs for c in row]
+            assert pe.multipliers == sum(1 for w in weights if w & (w - 1))
+            assert pe.shifts == sum(1 for w in weights if w > 1 and not w & (w - 1))
 
     # rows: bias, and one term per kept block of the row's block row
     q_lo = q_hi = None
     for r, row in enumerate(lp.rows):
         assert row.index == r and row.bias == int(layer.bias[r])
-        expect_terms = [(pe.index, pe.rows.index(r)) for pe in lp.pes if r in pe.rows]
+        expect_terms = [(pe.index, pe.rows.index(r)) for pe in lp.kept_blocks if r in pe.rows]
         assert list(row.terms) == expect_terms
         # the accumulator register holds bias + round + PE outputs, added in that order
         acc_lo = acc_hi = row.bias + lp.round_const
@@ -133,7 +138,7 @@ def check_layer_widths(net, i, lp) -> None:
             assert fits(r_q_lo, lp.q_width) and fits(r_q_hi, lp.q_width)
         q_lo = r_q_lo if q_lo is None else min(q_lo, r_q_lo)
         q_hi = r_q_hi if q_hi is None else max(q_hi, r_q_hi)
-    assert all(lp.acc_width >= pe.out_width for pe in lp.pes)
+    assert all(lp.acc_width >= pe.out_width for pe in lp.kept_blocks)
     assert lp.acc_width <= MAX_ACC_BITS
 
     # clamps: present whenever the range leaves the output type (ReLU raises the floor)
@@ -153,7 +158,7 @@ def check_layer_widths(net, i, lp) -> None:
     else:
         assert lp.clamp_lo == lo_bound
 
-    used = sorted({c for pe in lp.pes for c in pe.cols})
+    used = sorted({c for pe in lp.kept_blocks for c in pe.cols})
     assert list(lp.used_inputs) == used
 
 
@@ -174,7 +179,7 @@ def hardware_layer(lp, xs):
     ys = []
     for x in xs:
         pe_out = {}
-        for pe in lp.pes:
+        for pe in lp.kept_blocks:
             vals = []
             for row in pe.coeffs:
                 xe = [wrap(x[c], pe.in_width) for c in pe.cols]       # sign-extended inputs
@@ -266,11 +271,12 @@ def test_hand_plan_exact_values():
                        w_bits=4, w_frac=1, output=QType(4, 0, False), relu=True, name="fc0")
     net = make_net([layer], QType(4, 0, False), name="Hand Net")
     plan = make_plan(net)
-    assert plan.name == "hand_net" and plan.arch == "unrolled"
+    schedule = make_schedule(plan, "unrolled")
+    assert plan.name == "hand_net" and schedule.arch == "unrolled"
     lp = plan.layers[0]
-    assert [(pe.kind, pe.brow, pe.bcol) for pe in lp.pes] == [
+    assert [(pe.kind, pe.brow, pe.bcol) for pe in lp.kept_blocks] == [
         (BlockKind.UNIFIED, 0, 0), (BlockKind.DENSE, 0, 1), (BlockKind.DENSE, 1, 1)]
-    u, d0, d1 = lp.pes
+    u, d0, d1 = lp.kept_blocks
     assert u.in_width == 5
     assert u.sum_width == 5                 # x0 - x1 in [-15, 15]
     assert u.out_width == 7                 # 3 * [-15, 15] = [-45, 45]
@@ -286,25 +292,26 @@ def test_hand_plan_exact_values():
     assert lp.q_width == 7
     assert lp.clamp_hi == 15 and lp.clamp_lo == 0
     assert lp.used_inputs == (0, 1, 2)
-    assert lp.latency == LAYER_LATENCY == 3
+    assert schedule.layers[0].latency == LAYER_LATENCY == 3
     totals = plan.totals()
-    assert totals["multipliers"] == 1 + 1 + 1          # U row + 2 one-weight dense blocks
+    assert totals["multipliers"] == 1 + 1 + 0          # U row (3), dense 5; dense -2 is a shift
+    assert totals["shifts"] == 1
     assert totals["dense_multipliers"] == 6
     # 4 blocks * 2 + unified (3 + 2 signs) + 2 dense weights * 4 bits
     assert totals["weight_bits"] == 8 + 5 + 8
     assert totals["dense_weight_bits"] == 24
     assert totals["blocks"] == {"pruned": 1, "unified": 1, "dense": 2}
-    assert plan.pipeline_depth == 3
-    assert totals["latency_cycles"] == 3 + OUTPUT_LATENCY == plan.latency
-    assert totals["initiation_interval"] == 1
+    assert schedule.pipeline_depth == 3
+    assert schedule.latency == 3 + OUTPUT_LATENCY
+    assert schedule.initiation_interval == 1
 
 
 def test_power_of_two_magnitude_is_a_shift():
     layer = make_layer([[4, -4], [-4, 4]], [0, 0], block=(2, 2), w_bits=8)
-    pe = make_plan(make_net([layer])).layers[0].pes[0]
+    pe = make_plan(make_net([layer])).layers[0].kept_blocks[0]
     assert pe.kind is BlockKind.UNIFIED and pe.magnitude_shift == 2
     assert pe.signs == ((1, -1), (-1, 1))
-    assert pe.multipliers == 2                   # counted per row, shift or not
+    assert pe.multipliers == 0 and pe.shifts == 2   # one shift per row, no multiplier
 
 
 def test_all_pruned_layer_has_no_pes():
@@ -313,7 +320,7 @@ def test_all_pruned_layer_has_no_pes():
     tail = make_layer([[1, -1]], [0], name="tail")
     plan = make_plan(make_net([dead, tail]))
     lp = plan.layers[0]
-    assert lp.pes == () and lp.used_inputs == ()
+    assert lp.kept_blocks == () and lp.used_inputs == ()
     assert lp.multipliers == 0
     assert lp.weight_bits == 2 * 4               # only the kind map
     assert lp.blocks == {"pruned": 4}
@@ -332,10 +339,10 @@ def test_totals_formulas(seed):
                                w_bits=[2, 4, 8, 16, 3, 8][seed],
                                kind_probs=(0.3, 0.4, 0.3))
     plan = make_plan(net)
-    mult = weight_bits = dense_mult = dense_bits = 0
+    mult = shifts = weight_bits = dense_mult = dense_bits = 0
     counts = {"pruned": 0, "unified": 0, "dense": 0}
     for layer, lp in zip(net.layers, plan.layers):
-        l_mult = l_bits = 0
+        l_mult = l_shifts = l_bits = 0
         for brow, bcol, rr, cc in blocks_of(layer.out_features, layer.in_features,
                                             layer.block):
             kind = int(layer.kinds[brow, bcol])
@@ -343,29 +350,37 @@ def test_totals_formulas(seed):
             l_bits += 2
             if kind == BlockKind.UNIFIED:
                 counts["unified"] += 1
-                l_mult += len(rr)
+                m = abs(int(layer.weight[rr[0], cc[0]]))
+                pow2 = m & (m - 1) == 0
+                l_mult += 0 if pow2 else len(rr)
+                l_shifts += len(rr) if pow2 and m > 1 else 0
                 l_bits += (layer.w_bits - 1) + size
             elif kind == BlockKind.DENSE:
                 counts["dense"] += 1
-                l_mult += size
+                for r in rr:
+                    for c in cc:
+                        w = abs(int(layer.weight[r, c]))
+                        l_mult += bool(w & (w - 1))
+                        l_shifts += w > 1 and not w & (w - 1)
                 l_bits += size * layer.w_bits
             else:
                 counts["pruned"] += 1
-        assert lp.multipliers == l_mult
+        assert lp.multipliers == l_mult and lp.shifts == l_shifts
         assert lp.weight_bits == l_bits
         assert lp.dense_multipliers == layer.in_features * layer.out_features
         assert lp.dense_weight_bits == layer.in_features * layer.out_features * layer.w_bits
         mult += l_mult
+        shifts += l_shifts
         weight_bits += l_bits
         dense_mult += lp.dense_multipliers
         dense_bits += lp.dense_weight_bits
     totals = plan.totals()
-    assert totals == {"multipliers": mult, "dense_multipliers": dense_mult,
+    assert totals == {"multipliers": mult, "shifts": shifts, "dense_multipliers": dense_mult,
                       "weight_bits": weight_bits, "dense_weight_bits": dense_bits,
-                      "blocks": counts,
-                      "latency_cycles": 3 * len(net.layers) + OUTPUT_LATENCY,
-                      "initiation_interval": 1}
-    assert plan.pipeline_depth == 3 * len(net.layers)
+                      "blocks": counts}
+    schedule = make_schedule(plan)
+    assert schedule.pipeline_depth == 3 * len(net.layers)
+    assert schedule.latency == 3 * len(net.layers) + OUTPUT_LATENCY
 
 
 def test_plan_metadata():
@@ -374,8 +389,10 @@ def test_plan_metadata():
     assert plan.name == "my_net_2"
     assert plan.generator == hlsgen.__version__
     assert plan.artifact_hash == digest(net)
-    assert plan.header == (f"generated by hlsgen {hlsgen.__version__} (unrolled) from "
-                           f"artifact sha256:{digest(net)[:16]}")
+    assert plan.provenance("unrolled") == (f"generated by hlsgen {hlsgen.__version__} "
+                                           f"(unrolled) from artifact sha256:{digest(net)[:16]}")
+    assert plan.provenance() == (f"generated by hlsgen {hlsgen.__version__} from "
+                                 f"artifact sha256:{digest(net)[:16]}")
     assert (plan.in_features, plan.out_features) == (4, 3)
     assert (plan.in_type, plan.out_type) == (net.input, net.output)
     assert make_plan(dataclasses.replace(net, name="9lives")).name == "n_9lives"
@@ -392,10 +409,10 @@ def test_non_ascii_network_name_is_refused(name):
 
 def test_unknown_architecture():
     net = legal_random_network(0, [4, 3], (2, 2))
-    assert ARCHITECTURES == ("unrolled",)
-    with pytest.raises(ValueError, match=r"unknown architecture 'folded'; choose one of "
+    assert list(ARCHITECTURES) == ["unrolled"]
+    with pytest.raises(ValueError, match=r"unknown architecture 'systolic'; choose one of "
                                          "unrolled"):
-        make_plan(net, "folded")
+        make_schedule(make_plan(net), "systolic")
 
 
 # --------------------------------------------------------------------------- accumulator limit
@@ -445,27 +462,20 @@ def negative_bias_big_shift_net():
     """2-bit unsigned x in [0, 3], weight 1, bias -7, shift 4 (round 8).
 
     acc register = x - 7 + 8 in [1, 4]; the bias-only range [-7, 3] makes acc_width 4;
-    q = acc >> 4 = 0 needs 1 bit, read as acc[4:4] -- a bit the 4-bit register lacks."""
+    q = acc >> 4 = 0 needs 1 bit, above every bit of the 4-bit register."""
     layer = make_layer([[1]], [-7], w_bits=2, w_frac=0, output=QType(4, -4, True), name="l")
     return make_net([layer], QType(2, 0, False))
 
 
 def test_negative_bias_big_shift_values():
     lp = make_plan(negative_bias_big_shift_net()).layers[0]
-    # the values need 4 bits, but the q slice acc[4:4] needs a 5-bit register
-    assert (lp.shift, lp.round_const, lp.acc_width, lp.q_width) == (4, 8, 5, 1)
+    # the values need 4 bits; the plan does not pad the register for a backend's part-select
+    assert (lp.shift, lp.round_const, lp.acc_width, lp.q_width) == (4, 8, 4, 1)
 
 
-def test_q_slice_lies_inside_accumulator():
-    lp = make_plan(negative_bias_big_shift_net()).layers[0]
-    assert lp.shift + lp.q_width <= lp.acc_width
-
-
-@pytest.mark.parametrize("weight, bias, relu, out, expected", [
-    (-1, 1000, True, QType(16, 0, True), (None, None)),
-    (1, -200, False, QType(8, 0, True), (None, -128)),
-])
-def test_clamps_only_when_needed(weight, bias, relu, out, expected):
-    layer = make_layer([[weight]], [bias], w_bits=8, output=out, relu=relu)
-    lp = make_plan(make_net([layer], QType(8, 0, False))).layers[0]
-    assert (lp.clamp_hi, lp.clamp_lo) == expected
+def test_q_of_a_shift_past_the_accumulator_is_its_sign():
+    """acc >> 4 of a 4-bit acc is its sign: the Verilog reads acc0[3], never acc0[4:4]."""
+    from hlsgen.generate import design
+    _, rendered = design(negative_bias_big_shift_net())
+    layer = rendered.files["rtl/handnet_layer0.v"]
+    assert "wire signed [0:0] q0 = acc0[3];" in layer

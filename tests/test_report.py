@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hlsgen.plan import make_plan
+from hlsgen.schedules import make_schedule
 from hlsgen.randnet import random_network
 from hlsgen.report import build_report, summary_table
 
@@ -12,7 +13,7 @@ from hlsgen.report import build_report, summary_table
 def test_accuracies_are_stored_exactly_and_shown_rounded():
     plan = make_plan(random_network(np.random.default_rng(0), [6, 4, 3], (2, 2)))
     acc = 356 / 360
-    rep = build_report(plan, accuracies={"float_accuracy": 355 / 360, "int_accuracy": acc,
+    rep = build_report(make_schedule(plan), accuracies={"float_accuracy": 355 / 360, "int_accuracy": acc,
                                          "compressed_float_accuracy": acc},
                        sim={"rtl_accuracy": acc, "rtl_vectors": 360, "rtl_mismatches": 0})
     assert rep["rtl_accuracy"] == rep["int_accuracy"] == acc

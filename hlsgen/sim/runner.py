@@ -1,26 +1,31 @@
-"""Run a generated design on integer vectors with cocotb 2.x + Verilator; compare bit-exactly.
+"""Run a generated design on integer vectors with cocotb 2.x, on Verilator or Icarus; compare
+bit-exactly.
 
-A small typed API in the spirit of ``cocotb_tools.runner``: :func:`simulate` builds (once per
-build folder; make rebuilds only what changed) and runs the AXI4-Stream testbench
-:mod:`hlsgen.sim.axis_tb`, and :func:`compare` checks the beats against the reference model.
+Executors share one interface (:class:`Executor`: ``build`` a design folder once, ``run``
+vectors through it, get outputs, cycles and protocol errors back). The cocotb executor
+drives the AXI4-Stream testbench :mod:`hlsgen.sim.axis_tb` through ``cocotb_tools.runner``,
+with the simulator pinned to the executable the tool finder located and its environment
+passed to the child processes only (no global environment change: builds may run in
+parallel). Build folders are per design and per simulator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Protocol
 
 import numpy as np
 
-from .toolchain import SimulatorError, Tool, find_verilator, require_cocotb
+from ..manifest import DesignManifest
+from .toolchain import SimulatorError, Tool, find_simulator, require_cocotb
 
 TB_MODULE = "hlsgen.sim.axis_tb"
+SIMULATORS = ("verilator", "icarus")
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class SimConfig:
     stall_in: float = 0.25    # probability the source holds tvalid low in a cycle
     stall_out: float = 0.25   # probability the sink holds tready low in a cycle
     seed: int = 0
-    waves: bool = False       # dump a VCD (dump.vcd in the build folder)
+    waves: bool = False       # dump waves (Verilator: dump.vcd, Icarus: TOP.fst, in the build folder)
     frame: int = 16           # tlast on every frame-th vector and on the last one
     # Testbench runs are short, so compile time dominates: -O0 builds ~2x faster than -Os.
     # --output-split 0 keeps the model in one C++ file: the PyPI wheel's verilated.mk leaves
@@ -50,6 +55,7 @@ class SimResult:
     build_dir: Path
     tool: Tool
     wave_file: Path | None = None
+    simulator: str = "verilator"
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,94 +71,139 @@ class Comparison:
         return self.mismatches == 0
 
 
-@contextlib.contextmanager
-def _build_env(tool: Tool) -> Iterator[None]:
-    """cocotb's runner looks Verilator up on PATH: put the chosen one first. Where ccache is
-    installed, Verilator's makefiles use it (OBJCACHE), so the runtime library and cocotb's
-    objects, identical across designs, compile once. The environment is restored after."""
-    saved = {k: os.environ.get(k) for k in ("PATH", "OBJCACHE")}
-    os.environ["PATH"] = f"{tool.bin_dir}{os.pathsep}{saved['PATH'] or ''}"
-    if saved["OBJCACHE"] is None and shutil.which("ccache"):
-        os.environ["OBJCACHE"] = "ccache"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+class Executor(Protocol):
+    """Builds a design folder once and runs vectors through it."""
+
+    simulator: str
+
+    def build(self) -> None: ...
+
+    def run(self, inputs: np.ndarray) -> "SimResult": ...
+
+
+def default_build_dir(design_dir: Path, simulator: str) -> Path:
+    """Beside the design (the design folder holds only generated files), one per simulator."""
+    design_dir = Path(design_dir).absolute()
+    return design_dir.parent / f"{design_dir.name}.sim_build" / simulator
+
+
+def _pinned_runner(simulator: str, tool: Tool):
+    """A cocotb runner that uses ``tool`` and keeps every environment change in its own
+    child processes' environment."""
+    from cocotb_tools import runner as cocotb_runner  # late: cocotb is an optional extra
+
+    base = {"verilator": cocotb_runner.Verilator, "icarus": cocotb_runner.Icarus}[simulator]
+    extra = {"OBJCACHE": "ccache"} if shutil.which("ccache") and "OBJCACHE" not in os.environ \
+        else {}
+
+    class Pinned(base):  # type: ignore[misc, valid-type]
+        def _simulator_in_path(self) -> None:
+            return  # the finder located it
+
+        def _simulator_in_path_build_only(self) -> None:
+            self.executable = str(tool.path)
+
+        def _set_env_common(self) -> None:
+            super()._set_env_common()
+            self.env["PATH"] = f"{tool.bin_dir}{os.pathsep}{self.env.get('PATH', '')}"
+            self.env.update(extra)
+
+    return Pinned()
+
+
+class CocotbExecutor:
+    """A design folder on one simulator through cocotb (``verilator`` or ``icarus``)."""
+
+    def __init__(self, design_dir: Path, simulator: str = "verilator",
+                 build_dir: Path | None = None, config: SimConfig = SimConfig()) -> None:
+        if simulator not in SIMULATORS:
+            raise SimulatorError(f"unknown simulator {simulator!r}; choose one of "
+                                 f"{', '.join(SIMULATORS)}")
+        self.simulator = simulator
+        self.design_dir = Path(design_dir).absolute()
+        self.manifest = DesignManifest.load(self.design_dir)
+        if self.manifest.backend != "verilog":
+            raise SimulatorError(f"{self.design_dir} is a {self.manifest.backend!r} design; "
+                                 f"{simulator} simulates Verilog designs")
+        self.build_dir = Path(build_dir or default_build_dir(self.design_dir, simulator)
+                              ).absolute()
+        self.config = config
+        self.waves = config.waves
+        require_cocotb()
+        self.tool = find_simulator(simulator)
+        self._runner = _pinned_runner(simulator, self.tool)
+
+    def build(self) -> None:
+        """Compile the design (make/iverilog rebuild only what changed)."""
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        log = self.build_dir / "build.log"
+        sources = [self.design_dir / s for s in self.manifest.sources]
+        build_args = list(self.config.build_args) if self.simulator == "verilator" else []
+        try:
+            self._runner.build(sources=sources, hdl_toplevel=self.manifest.top,
+                               build_dir=self.build_dir, waves=self.waves,
+                               build_args=build_args, log_file=log)
+        except (SystemExit, Exception) as exc:  # the runner reports failures as SystemExit
+            raise SimulatorError(f"building {self.manifest.top} with {self.simulator} failed "
+                                 f"({exc}); see {log}") from None
+
+    def run(self, inputs: np.ndarray) -> "SimResult":
+        """Stream ``inputs`` ([N, in_features] integers) through the built design."""
+        m, config = self.manifest, self.config
+        inputs = np.asarray(inputs, dtype=np.int64)
+        if inputs.ndim != 2 or inputs.shape[1] != m.in_features or len(inputs) == 0:
+            raise ValueError(f"inputs must have shape [N>0, {m.in_features}], "
+                             f"got {inputs.shape}")
+        job_path = self.build_dir / "job.json"
+        results_path = self.build_dir / "results.json"
+        results_path.unlink(missing_ok=True)
+        rate = max(0.05, (1 - config.stall_in) * (1 - config.stall_out))
+        job = {
+            "inputs": inputs.tolist(),
+            "in_features": m.in_features, "in_bits": m.in_bits,
+            "out_features": m.out_features, "out_bits": m.out_bits,
+            "out_signed": m.out_signed,
+            "stall_in": config.stall_in, "stall_out": config.stall_out, "seed": config.seed,
+            "frame": config.frame,
+            "max_cycles": 200 + (m.latency + 4) * 4
+                          + int(len(inputs) * m.initiation_interval * 4 / rate),
+            "results": str(results_path),
+        }
+        job_path.write_text(json.dumps(job))
+        xml = self._runner.test(test_module=TB_MODULE, hdl_toplevel=m.top,
+                                build_dir=self.build_dir, test_dir=self.build_dir,
+                                waves=self.waves,
+                                # the runner sets PYTHONPATH from sys.path itself
+                                extra_env={"HLSGEN_SIM_JOB": str(job_path)},
+                                log_file=self.build_dir / "sim.log")
+        if not results_path.is_file():
+            raise SimulatorError(f"the simulation of {m.top} produced no results; see "
+                                 f"{self.build_dir / 'sim.log'} and {xml}")
+        _check_xml(Path(xml), self.build_dir)
+        res = json.loads(results_path.read_text())
+        outputs = np.array(res["outputs"], dtype=np.int64).reshape(-1, m.out_features)
+        first, last = res["first_in_cycle"], res["last_out_cycle"]
+        wave_name = self._runner._waves_file() if self.waves else None
+        wave = self.build_dir / wave_name if wave_name else None
+        return SimResult(
+            outputs=outputs,
+            lasts_ok=res["lasts"] == res["expected_lasts"][:len(res["lasts"])]
+            and len(res["lasts"]) == len(inputs),
+            protocol_errors=tuple(res["protocol_errors"]),
+            cycles=(last - first + 1) if first is not None and last is not None else 0,
+            build_dir=self.build_dir,
+            wave_file=wave if wave is not None and wave.is_file() else None,
+            tool=self.tool,
+            simulator=self.simulator,
+        )
 
 
 def simulate(design_dir: Path, inputs: np.ndarray, config: SimConfig = SimConfig(),
-             build_dir: Path | None = None) -> SimResult:
-    """Stream ``inputs`` ([N, in_features] integers) through the design in ``design_dir``."""
-    design_dir = Path(design_dir).absolute()
-    manifest_path = design_dir / "design.json"
-    if not manifest_path.is_file():
-        raise SimulatorError(f"{design_dir} holds no design.json; generate the design first "
-                             "with `hlsgen generate`")
-    design = json.loads(manifest_path.read_text())
-    inputs = np.asarray(inputs, dtype=np.int64)
-    if inputs.ndim != 2 or inputs.shape[1] != design["in_features"] or len(inputs) == 0:
-        raise ValueError(f"inputs must have shape [N>0, {design['in_features']}], "
-                         f"got {inputs.shape}")
-    require_cocotb()
-    tool = find_verilator()
-    from cocotb_tools.runner import get_runner  # imported late: cocotb is an optional extra
-
-    # beside the design, not inside it: the design folder holds only generated files
-    build_dir = Path(build_dir or design_dir.parent / "sim_build").absolute()
-    build_dir.mkdir(parents=True, exist_ok=True)
-    job_path = build_dir / "job.json"
-    results_path = build_dir / "results.json"
-    results_path.unlink(missing_ok=True)
-    job = {
-        "inputs": inputs.tolist(),
-        "in_features": design["in_features"], "in_bits": design["in_bits"],
-        "out_features": design["out_features"], "out_bits": design["out_bits"],
-        "out_signed": design["out_signed"],
-        "stall_in": config.stall_in, "stall_out": config.stall_out, "seed": config.seed,
-        "frame": config.frame,
-        "max_cycles": 200 + (design["latency"] + 4) * 4
-                      + int(len(inputs) * 4 / max(0.05, (1 - config.stall_in) * (1 - config.stall_out))),
-        "results": str(results_path),
-    }
-    job_path.write_text(json.dumps(job))
-    sources = [design_dir / s for s in design["sources"]]
-    log = build_dir / "build.log"
-    runner = get_runner("verilator")
-    with _build_env(tool):
-        try:
-            runner.build(sources=sources, hdl_toplevel=design["top"], build_dir=build_dir,
-                         waves=config.waves, build_args=list(config.build_args),
-                         log_file=log)
-        except (SystemExit, Exception) as exc:  # the runner reports failures as SystemExit
-            raise SimulatorError(f"building {design['top']} with Verilator failed ({exc}); "
-                                 f"see {log}") from None
-        xml = runner.test(test_module=TB_MODULE, hdl_toplevel=design["top"],
-                          build_dir=build_dir, test_dir=build_dir, waves=config.waves,
-                          # the runner sets PYTHONPATH from sys.path itself
-                          extra_env={"HLSGEN_SIM_JOB": str(job_path)},
-                          log_file=build_dir / "sim.log")
-    if not results_path.is_file():
-        raise SimulatorError(f"the simulation of {design['top']} produced no results; see "
-                             f"{build_dir / 'sim.log'} and {xml}")
-    _check_xml(Path(xml), build_dir)
-    res = json.loads(results_path.read_text())
-    outputs = np.array(res["outputs"], dtype=np.int64).reshape(-1, design["out_features"])
-    first, last = res["first_in_cycle"], res["last_out_cycle"]
-    wave = build_dir / "dump.vcd"
-    return SimResult(
-        outputs=outputs,
-        lasts_ok=res["lasts"] == res["expected_lasts"][:len(res["lasts"])]
-        and len(res["lasts"]) == len(inputs),
-        protocol_errors=tuple(res["protocol_errors"]),
-        cycles=(last - first + 1) if first is not None and last is not None else 0,
-        build_dir=build_dir,
-        wave_file=wave if config.waves and wave.is_file() else None,
-        tool=tool,
-    )
+             build_dir: Path | None = None, simulator: str = "verilator") -> SimResult:
+    """Build the design in ``design_dir`` on ``simulator`` and stream ``inputs`` through it."""
+    executor = CocotbExecutor(design_dir, simulator, build_dir, config)
+    executor.build()
+    return executor.run(inputs)
 
 
 def _check_xml(xml: Path, build_dir: Path) -> None:

@@ -104,3 +104,27 @@ def require_cocotb() -> str:
         raise SimulatorError(f"cocotb {version} is installed but hlsgen needs cocotb 2.x; "
                              "run `pip install 'cocotb>=2,<3'`")
     return version
+
+
+IVERILOG_ENV = "HLSGEN_IVERILOG"
+
+
+def find_iverilog() -> Tool:
+    """Locate Icarus Verilog (``iverilog`` with ``vvp`` beside it)."""
+    override = os.environ.get(IVERILOG_ENV)
+    path = Path(override) if override else (Path(p) if (p := shutil.which("iverilog")) else None)
+    if path is None or not path.is_file() or not (path.parent / "vvp").is_file():
+        where = f"{IVERILOG_ENV}={override} is not an iverilog with vvp beside it" if override \
+            else "no iverilog on PATH"
+        raise SimulatorError(f"{where}; install Icarus Verilog with `apt-get install iverilog`")
+    out = subprocess.run([str(path), "-V"], capture_output=True, text=True, timeout=30,
+                         check=False).stdout
+    m = re.search(r"version\s+(\S+)", out)
+    return Tool(path, m.group(1) if m else "unknown", "env" if override else "system")
+
+
+def find_simulator(name: str) -> Tool:
+    """The executable behind a cocotb simulator name."""
+    if name == "icarus":
+        return find_iverilog()
+    return find_verilator()

@@ -1,0 +1,60 @@
+"""The neutral numeric plan of one layer: widths, shifts, clamps, kept blocks and costs.
+
+It comes from the reference numerics and knows no architecture and no HDL: the schedules
+(`hlsgen/schedules/`) decide how the blocks become processing elements and pipeline stages,
+the backends how those become text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .blocks import BlockPlan
+from .fixedpoint import QType
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """One output neuron: which kept-block rows it sums, and its bias."""
+
+    index: int
+    terms: tuple[tuple[int, int], ...]  # (kept-block index, local row in that block)
+    bias: int
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """A weighted layer in numeric terms.
+
+    ``acc_width`` holds the bias, the rounding constant and every partial sum of a row in
+    any summation order, and every kept block's row result; ``q_width`` is the width of the
+    accumulator after the rounding shift; a clamp is None where the value range can never
+    leave the output type (no saturation logic is needed there).
+    """
+
+    index: int
+    name: str
+    kind: str           # the layer kind ("dense")
+    in_features: int
+    out_features: int
+    in_type: QType
+    out_type: QType
+    block: tuple[int, int]
+    w_bits: int
+    kept_blocks: tuple[BlockPlan, ...]
+    rows: tuple[RowPlan, ...]
+    used_inputs: tuple[int, ...]
+    in_width: int       # signed width of an input inside the layer
+    acc_width: int
+    shift: int
+    round_const: int    # 1 << (shift - 1), or 0 when shift == 0
+    q_width: int        # width of the shifted accumulator
+    clamp_hi: int | None  # saturate above this (None: the range never exceeds it)
+    clamp_lo: int | None  # saturate below this (ReLU and/or the output type)
+    relu: bool
+    blocks: dict[str, int]  # pruned / unified / dense block counts
+    multipliers: int    # constant multipliers in the hardware (powers of two are shifts)
+    shifts: int         # constant shifts (products by powers of two above 1)
+    dense_multipliers: int
+    weight_bits: int
+    dense_weight_bits: int
