@@ -95,11 +95,13 @@ def test_hand_edited_artifact_names_the_problem(art, tmp_path, capsys, edit, mes
 
 
 def test_nan_in_a_float_field_is_refused(art, tmp_path, capsys):
+    """Issue 11 item 6: the message names the file and the fix."""
     text = art.read_text().replace('"source":"random"', '"source":NaN')
     bad = tmp_path / "nan.json"
     bad.write_text(text)
     code, _, err = run_cli(capsys, "generate", bad, "--out", tmp_path / "design")
-    assert code == 2 and "NaN" in err
+    assert code == 2 and err.count("error:") == 1
+    assert f"{bad}: artifact holds NaN" in err and "hlsgen compress" in err
 
 
 def test_widths_that_would_overflow_are_refused(tmp_path, capsys):
