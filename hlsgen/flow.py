@@ -51,17 +51,27 @@ def stimulus(net: Network, vectors: str, count: int | None, seed: int
     raise FlowError(f"unknown vector set {vectors!r}; choose 'digits' or 'random'")
 
 
+def check_design(net: Network, design_dir: Path) -> None:
+    """Raise FlowError unless ``design_dir`` holds a design generated from ``net`` (cheap:
+    callers check it before the simulator starts)."""
+    manifest = Path(design_dir) / "design.json"
+    regenerate = f"regenerate it with `hlsgen generate ARTIFACT --out {design_dir}`"
+    try:
+        made_from = json.loads(manifest.read_text(encoding="utf-8")).get("artifact_sha256")
+    except FileNotFoundError:
+        raise FlowError(f"{design_dir} holds no design.json; {regenerate}") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise FlowError(f"{manifest}: not a design manifest ({exc}); {regenerate}") from None
+    if made_from != digest(net):
+        raise FlowError(f"{design_dir} was generated from another artifact "
+                        f"(sha256 {str(made_from)[:12]}); {regenerate}")
+
+
 def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
                     labels: np.ndarray | None = None, config: SimConfig = SimConfig(),
                     build_dir: Path | None = None) -> dict[str, Any]:
     """Simulate the design on ``inputs`` and compare every output bit with the reference."""
-    manifest = Path(design_dir) / "design.json"
-    if manifest.is_file():
-        made_from = json.loads(manifest.read_text()).get("artifact_sha256")
-        if made_from != digest(net):
-            raise FlowError(f"{design_dir} was generated from another artifact "
-                            f"(sha256 {str(made_from)[:12]}); regenerate it with "
-                            "`hlsgen generate`")
+    check_design(net, design_dir)
     result = simulate(Path(design_dir), inputs, config, build_dir)
     expected = numerics.forward(net, inputs)
     cmp = compare(result.outputs, expected)
