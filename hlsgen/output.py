@@ -8,8 +8,9 @@ The rules every command follows (README, "The flow and the CLI"):
   ``--report`` file outside it): all of them or, on any exception, none of them, and nothing
   it created stays behind (temporaries and the parent folders it had to make are removed).
 * A location that cannot take the output (a path under a regular file, a folder where a file
-  belongs, a read-only folder) is one :class:`OutputError` naming the path and the option to
-  change, raised before anything is written (:func:`check_target` checks without writing).
+  belongs, a read-only folder, a folder holding the current folder) is one
+  :class:`OutputError` naming the path and the option to change, raised before anything is
+  written (:func:`check_target` checks without writing).
 * Modes are what a plain write gives: a new file gets ``0o666 & ~umask``, a new folder
   ``0o777 & ~umask`` (not the 0600/0700 of ``mkstemp``/``mkdtemp``); a replaced file or
   folder keeps its own permission bits.
