@@ -31,4 +31,4 @@ test-long: $(STAMP)
 	HLSGEN_PROFILE=long $(BIN)/python -m pytest -n auto rtl_tests/test_random_networks.py
 
 clean:
-	rm -rf $(VENV) $(OUT) build dist
+	rm -rf $(VENV) $(OUT) $(OUT).sim_build build dist

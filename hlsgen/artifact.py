@@ -89,8 +89,12 @@ def loads(text: str | bytes, source: str = "<artifact>") -> Network:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{source}: not a valid artifact (truncated or corrupt JSON: {exc}); "
                             "regenerate it with `hlsgen compress`") from None
+    except ArtifactError as exc:
+        raise ArtifactError(f"{source}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ArtifactError(f"{source}: not an hlsgen artifact (missing format {FORMAT!r})")
+        raise ArtifactError(f"{source}: not an hlsgen artifact (missing format {FORMAT!r}); "
+                            "pass a file written by `hlsgen compress` or "
+                            "`hlsgen.artifact.save`")
     version = doc.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:
         raise ArtifactError(f"{source}: artifact schema version {version!r} is not supported by "
@@ -109,7 +113,10 @@ def loads(text: str | bytes, source: str = "<artifact>") -> Network:
 
 
 def _reject_constant(name: str) -> None:
-    raise ArtifactError(f"artifact holds {name}, which is not a number; regenerate it")
+    raise ArtifactError(f"artifact holds {name}, which is not a number (artifacts hold only "
+                        "finite numbers); regenerate it with `hlsgen compress`, or after a "
+                        f"deliberate edit replace {name} by a finite number and re-save it "
+                        "with `hlsgen.artifact.save`")
 
 
 def digest(net: Network) -> str:
@@ -132,4 +139,7 @@ def load(path: str | os.PathLike[str]) -> Network:
     except FileNotFoundError:
         raise ArtifactError(f"{p}: no such artifact; create one with `hlsgen compress --out {p}`") \
             from None
+    except OSError as exc:
+        raise ArtifactError(f"{p}: cannot read the artifact ({exc.strerror or exc}); pass a "
+                            "readable artifact file") from None
     return loads(data, source=str(p))

@@ -8,22 +8,26 @@ import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from . import __version__, artifact
 from .artifact import ArtifactError
-from .flow import FlowError, accuracies, simulate_design, stimulus, write_roms
-from .generate import generate
+from .flow import (FlowError, accuracies, check_design, simulate_design, stimulus,
+                   write_roms)
 from .backends import BACKENDS
+from .generate import generate
 from .numerics import WidthError
-from .output import OutputError, atomic_write_text
+from .output import OutputError, Stage, atomic_write_text, check_target, mirror_tree
 from .plan import make_plan
-from .schedules import ARCHITECTURES, Schedule, make_schedule
 from .report import build_report, dumps as report_dumps, summary_table
 from .rom import ROM_FORMATS, RomError
-from .sim.runner import SIMULATORS, SimConfig
-from .sim.toolchain import SimulatorError
+from .schedules import ARCHITECTURES, Schedule, make_schedule
+from .sim.runner import SIMULATORS, SimConfig, default_build_dir
+from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
 
 EXAMPLES = """\
 examples:
@@ -69,6 +73,26 @@ def _formats(text: str) -> tuple[str, ...]:
     return fmts
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
+    return value
+
+
 def _say(msg: str) -> None:
     print(f"[hlsgen] {msg}", flush=True)
 
@@ -93,33 +117,46 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="hide the training progress bars")
 
 
-def _compress(args: argparse.Namespace, out: Path) -> artifact.Network:
+COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
+                    "output_unify", "w_bits", "a_bits", "seed")
+
+
+def _compression(args: argparse.Namespace) -> Callable[[], artifact.Network]:
+    """Import the compressor and check the settings, before any output is touched or any
+    training starts; returns the function that trains and compresses."""
     try:
         from compression.pipeline import CompressConfig, compress_digits
     except ImportError as exc:
         raise FlowError(f"compression needs torch ({exc}); install it with "
                         "`pip install torch==2.13.0` (CPU build) and `pip install -e .[compress]`")\
             from None
-    overrides = {name: getattr(args, name) for name in
-                 ("hidden", "block", "prune", "unify", "output_block", "output_prune",
-                  "output_unify", "w_bits", "a_bits", "seed")
+    overrides = {name: getattr(args, name) for name in COMPRESS_OPTIONS
                  if getattr(args, name, None) is not None}
-    config = dataclasses.replace(CompressConfig(), **overrides)
-    _say(f"compressing the digits MLP: {config}")
-    result = compress_digits(config, progress=not args.no_progress)
-    net = dataclasses.replace(result.network, meta={
-        **dict(result.network.meta),
-        "float_accuracy": result.float_accuracy,
-        "compressed_float_accuracy": result.compressed_float_accuracy,
-    })
-    artifact.save(net, out)
-    _say(f"float {result.float_accuracy:.4f}, compressed float "
-         f"{result.compressed_float_accuracy:.4f}, integer {result.int_accuracy:.4f} -> {out}")
-    return net
+    try:
+        config = dataclasses.replace(CompressConfig(), **overrides)
+    except ValueError as exc:
+        raise FlowError(f"invalid compression settings: {exc}; change the matching option "
+                        "(see `hlsgen compress --help`)") from None
+
+    def train() -> artifact.Network:
+        _say(f"compressing the digits MLP: {config}")
+        result = compress_digits(config, progress=not args.no_progress)
+        _say(f"float {result.float_accuracy:.4f}, compressed float "
+             f"{result.compressed_float_accuracy:.4f}, integer {result.int_accuracy:.4f}")
+        return dataclasses.replace(result.network, meta={
+            **dict(result.network.meta),
+            "float_accuracy": result.float_accuracy,
+            "compressed_float_accuracy": result.compressed_float_accuracy,
+        })
+
+    return train
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    _compress(args, Path(args.out))
+    out = check_target(Path(args.out), folder=False, option="--out")  # before training
+    net = _compression(args)()
+    artifact.save(net, out)
+    _say(f"artifact -> {args.out}")
     return 0
 
 
@@ -136,27 +173,56 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
                      waves=args.waves)
 
 
+def _stimulus(args: argparse.Namespace, net: artifact.Network
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The vectors to simulate, or a FlowError naming the artifact when they do not fit."""
+    try:
+        return stimulus(net, args.vectors, args.count, args.sim_seed)
+    except FlowError as exc:
+        source = getattr(args, "artifact", None) or "the compressed network"
+        raise FlowError(f"{source}: {exc}") from None
+
+
+def _require_simulator(name: str) -> None:
+    """cocotb and the simulator, or the SimulatorError saying how to install them."""
+    require_cocotb()
+    find_simulator(name)
+
+
 def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
-              out: Path) -> dict[str, Any]:
-    x, y = stimulus(net, args.vectors, args.count, args.sim_seed)
+              vectors: tuple[np.ndarray, np.ndarray | None], build_dir: Path,
+              sim_path: Path) -> dict[str, Any]:
+    """Simulate ``design`` on ``vectors``; returns the sim.json summary (not written)."""
+    x, y = vectors
     _say(f"simulating {len(x)} {args.vectors} vectors on {args.simulator} (stalls in "
-         f"{args.stall_in}, out {args.stall_out})")
+         f"{args.stall_in}, out {args.stall_out}; build folder {build_dir})")
     t0 = time.monotonic()
-    summary = simulate_design(net, design, x, y, _sim_config(args),
-                              Path(args.build_dir) if args.build_dir else None,
-                              args.simulator)
+    summary = simulate_design(net, design, x, y, _sim_config(args), build_dir, args.simulator)
     summary["vectors"] = args.vectors
-    atomic_write_text(out, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary["artifact_sha256"] = artifact.digest(net)
     _say(f"{summary['rtl_vectors']} vectors, {summary['rtl_mismatches']} mismatches, "
-         f"{summary['rtl_cycles']} cycles ({time.monotonic() - t0:.1f} s) -> {out}")
+         f"{summary['rtl_cycles']} cycles ({time.monotonic() - t0:.1f} s) -> {sim_path}")
     if "wave_file" in summary:
         _say(f"waveform: {summary['wave_file']}")
     return summary
 
 
+def _sim_text(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True) + "\n"
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
-    summary = _simulate(args, net, Path(args.design), Path(args.out))
+    out = check_target(Path(args.out), folder=False, option="--out")
+    design = Path(args.design).absolute()
+    build = check_target(Path(args.build_dir) if args.build_dir
+                         else default_build_dir(design, args.simulator), folder=True,
+                         option="--build-dir")
+    vectors = _stimulus(args, net)
+    check_design(net, design)
+    _require_simulator(args.simulator)
+    summary = _simulate(args, net, design, vectors, build, out)
+    atomic_write_text(out, _sim_text(summary))
     return 0 if _sim_ok(summary) else 1
 
 
@@ -173,43 +239,145 @@ def cmd_rom(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(schedule: Schedule, net: artifact.Network, path: Path,
-                  sim: dict[str, Any] | None = None, roms: list[str] | None = None) -> None:
-    """Build the report, write it atomically and print its summary table."""
-    rep = build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms)
-    atomic_write_text(path, report_dumps(rep))
-    print(summary_table(rep))
-    _say(f"report -> {path}")
+def _report(schedule: Schedule, net: artifact.Network, sim: dict[str, Any] | None = None,
+            roms: list[str] | None = None) -> dict[str, Any]:
+    return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms)
+
+
+def _read_sim(path: Path, net: artifact.Network, artifact_path: str) -> dict[str, Any]:
+    """A sim.json of this artifact, or a FlowError naming the file and the fix."""
+    redo = f"rerun `hlsgen simulate {artifact_path} --design DESIGN --out {path}`"
+    try:
+        sim = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlowError(f"{path}: no such simulation results; {redo}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FlowError(f"{path}: not readable simulation results ({exc}); {redo}") from None
+    if not isinstance(sim, dict) or not isinstance(sim.get("rtl_vectors"), int):
+        raise FlowError(f"{path}: not a sim.json from `hlsgen simulate` (no rtl_vectors); {redo}")
+    made_from = sim.get("artifact_sha256")
+    if made_from is not None and made_from != artifact.digest(net):
+        raise FlowError(f"{path} holds the simulation of another artifact (sha256 "
+                        f"{str(made_from)[:12]}); {redo}")
+    return sim
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
-    sim = json.loads(Path(args.sim).read_text()) if args.sim else None
-    _write_report(make_schedule(make_plan(net), args.arch), net, Path(args.out), sim)
+    out = check_target(Path(args.out), folder=False, option="--out")
+    sim = _read_sim(Path(args.sim), net, args.artifact) if args.sim else None
+    rep = _report(make_schedule(make_plan(net), args.arch), net, sim)
+    atomic_write_text(out, report_dumps(rep))
+    print(summary_table(rep))
+    _say(f"report -> {args.out}")
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    art = out / "artifact.json"
-    if args.artifact:
-        net = artifact.load(args.artifact)
-        artifact.save(net, art)
+# -------------------------------------------------------------------------------------- run
+
+RUN_OUTPUTS = ("artifact.json", "design", "sim.json", "rom", "report.json")
+LEGACY_OUTPUTS = ("sim_build",)   # the build folder earlier versions kept inside OUT
+MIRROR = "run_design"             # the design's copy at a fixed path inside the build folder
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run writes: OUT (replaced as a whole), the report, the simulator build cache."""
+
+    out: Path
+    report: Path
+    build: Path
+
+    @property
+    def report_inside(self) -> bool:
+        return self.report.parent == self.out
+
+
+def _run_paths(args: argparse.Namespace) -> RunPaths:
+    """Check every location a run writes before any work; creates nothing."""
+    out = check_target(Path(args.out), folder=True, option="--out")
+    report = Path(args.report).absolute() if args.report else out / "report.json"
+    build = (Path(args.build_dir).absolute() if args.build_dir
+             else out.with_name(out.name + ".sim_build"))
+    paths = RunPaths(out, report, build)
+    if paths.report_inside:
+        if report.name in RUN_OUTPUTS and report.name != "report.json":
+            raise OutputError(f"--report {report} would overwrite the run's {report.name}; "
+                              "choose another name")
+    elif out in report.parents or report == out:
+        raise OutputError(f"--report {report} is --out {out} or lies in a subfolder of it; "
+                          "put the report directly in OUT or outside it")
     else:
-        net = _compress(args, art)
-    schedule = generate(net, out / "design", args.arch)
-    _say(f"generated {schedule.plan.name}: {schedule.pe_count} PEs, latency "
-         f"{schedule.latency} -> {out / 'design'}")
-    sim = _simulate(args, net, out / "design", out / "sim.json")
-    roms = write_roms(schedule.plan, out / "rom", ROM_FORMATS)
-    _say(f"{len(roms)} ROM files -> {out / 'rom'}")
-    _write_report(schedule, net, Path(args.report) if args.report else out / "report.json",
-                  sim, roms)
-    ok = _sim_ok(sim)
-    if not ok:
-        _say("FAILED: the RTL disagrees with the reference model (see sim.json)")
-    return 0 if ok else 1
+        check_target(report, folder=False, option="--report")
+    if build == out or out in build.parents:
+        raise OutputError(f"--build-dir {build} lies inside --out {out}, which a run replaces "
+                          f"as a whole; choose a folder outside it (default "
+                          f"{out.name}.sim_build beside OUT)")
+    check_target(build, folder=True, option="--build-dir")
+    _check_previous_run(paths)
+    return paths
+
+
+def _check_previous_run(paths: RunPaths) -> None:
+    """A run replaces OUT as a whole: refuse an OUT holding anything a run did not write."""
+    if not paths.out.is_dir():
+        return
+    ours = set(RUN_OUTPUTS) | set(LEGACY_OUTPUTS) | ({paths.report.name}
+                                                     if paths.report_inside else set())
+    foreign = sorted(p.name for p in paths.out.iterdir() if p.name not in ours)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise OutputError(f"{paths.out} holds {shown}, which `hlsgen run` did not write; a run "
+                          "replaces OUT as a whole: move them away or choose another --out")
+
+
+def _run_outcome(sim: dict[str, Any]) -> int:
+    """A finished run's exit status: 0 when the RTL matched, 1 when it disagreed (its
+    outputs are kept: a mismatch is a result, not a crash)."""
+    if _sim_ok(sim):
+        return 0
+    _say("FAILED: the RTL disagrees with the reference model (see sim.json and the report)")
+    return 1
+
+
+def _net_source(args: argparse.Namespace) -> Callable[[], artifact.Network]:
+    """Where a run's network comes from, checked before any work: the ``--artifact`` (it
+    loads and ``--vectors`` fits it) or the compressor (torch installed, settings valid)."""
+    if not args.artifact:
+        return _compression(args)
+    net = artifact.load(args.artifact)
+    _stimulus(args, net)
+    return lambda: net
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # 1. everything cheap to check, before any work and before any output is touched
+    paths = _run_paths(args)
+    make_net = _net_source(args)
+    _require_simulator(args.simulator)
+    # 2. the whole output in a temporary sibling of OUT, swapped in only if every stage
+    #    succeeded (a simulation with mismatches has succeeded: its result is kept)
+    with Stage() as stage:
+        tmp = stage.folder(paths.out, option="--out")
+        net = make_net()
+        vectors = _stimulus(args, net)
+        artifact.save(net, tmp / "artifact.json")
+        schedule = generate(net, tmp / "design", args.arch)
+        _say(f"generated {schedule.plan.name}: {schedule.pe_count} PEs, latency "
+             f"{schedule.latency} -> {paths.out / 'design'}")
+        # Verilator simulates a copy at a fixed path in the persistent build folder: the
+        # temporary folder's name changes every run, and with it every path Verilator sees.
+        mirror = mirror_tree(tmp / "design", paths.build / MIRROR)
+        sim = _simulate(args, net, mirror, vectors, paths.build / args.simulator,
+                        paths.out / "sim.json")
+        atomic_write_text(tmp / "sim.json", _sim_text(sim))
+        roms = write_roms(schedule.plan, tmp / "rom", ROM_FORMATS)
+        _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
+        rep = _report(schedule, net, sim, roms)
+        stage.text(paths.report, report_dumps(rep), option="--report")
+    print(summary_table(rep))
+    _say(f"report -> {paths.report}")
+    return _run_outcome(sim)
 
 
 # ------------------------------------------------------------------------------------ parser
@@ -220,17 +388,18 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="verilator (default) or icarus (Debian's iverilog)")
     g.add_argument("--vectors", choices=("digits", "random"), default="digits",
                    help="digits: every test image (default); random: random inputs")
-    g.add_argument("--count", type=int, help="number of vectors (default: all test images, "
+    g.add_argument("--count", type=_positive, help="number of vectors (default: all test images, "
                    "or 256 random)")
-    g.add_argument("--stall-in", type=float, default=0.25,
+    g.add_argument("--stall-in", type=_probability, default=0.25,
                    help="probability the source idles a cycle (default 0.25)")
-    g.add_argument("--stall-out", type=float, default=0.25,
+    g.add_argument("--stall-out", type=_probability, default=0.25,
                    help="probability the sink applies backpressure a cycle (default 0.25)")
     g.add_argument("--sim-seed", type=int, default=0, help="seed of the stalls and random vectors")
     g.add_argument("--waves", action="store_true", help="dump a waveform (dump.vcd in the build "
                    "folder; open it with GTKWave or Surfer)")
-    g.add_argument("--build-dir", help="simulator build folder (default: DESIGN.sim_build/"
-                   "SIMULATOR beside the design folder)")
+    g.add_argument("--build-dir", help="simulator build folder, a persistent cache kept "
+                   "between runs (default: `run` OUT.sim_build/SIMULATOR beside OUT, `simulate` "
+                   "DESIGN.sim_build/SIMULATOR beside the design folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import numpy as np
 from . import numerics
 from .artifact import Network, digest
 from .blockrom import design_roms
-from .manifest import DesignManifest
+from .manifest import DesignManifest, ManifestError
 from .datasets import DIGITS_INPUT, Split, load_digits_split
 from .output import write_tree
 from .plan import DesignPlan
@@ -51,15 +51,25 @@ def stimulus(net: Network, vectors: str, count: int | None, seed: int
     raise FlowError(f"unknown vector set {vectors!r}; choose 'digits' or 'random'")
 
 
+def check_design(net: Network, design_dir: Path) -> None:
+    """Raise FlowError unless ``design_dir`` holds a design generated from ``net`` (cheap:
+    callers check it before the simulator starts)."""
+    regenerate = f"regenerate it with `hlsgen generate ARTIFACT --out {design_dir}`"
+    try:
+        made_from = DesignManifest.load(Path(design_dir)).artifact_sha256
+    except ManifestError as exc:
+        raise FlowError(str(exc)) from None
+    if made_from != digest(net):
+        raise FlowError(f"{design_dir} was generated from another artifact "
+                        f"(sha256 {made_from[:12]}); {regenerate}")
+
+
 def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
                     labels: np.ndarray | None = None, config: SimConfig = SimConfig(),
                     build_dir: Path | None = None, simulator: str = "verilator"
                     ) -> dict[str, Any]:
     """Simulate the design on ``inputs`` and compare every output bit with the reference."""
-    made_from = DesignManifest.load(Path(design_dir)).artifact_sha256
-    if made_from != digest(net):
-        raise FlowError(f"{design_dir} was generated from another artifact "
-                        f"(sha256 {made_from[:12]}); regenerate it with `hlsgen generate`")
+    check_design(net, design_dir)
     result = simulate(Path(design_dir), inputs, config, build_dir, simulator)
     expected = numerics.forward(net, inputs)
     cmp = compare(result.outputs, expected)

@@ -71,6 +71,6 @@ class DesignManifest:
         try:
             text = path.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError):
-            raise ManifestError(f"{design_dir} holds no {MANIFEST}; generate the design first "
-                                "with `hlsgen generate`") from None
+            raise ManifestError(f"{design_dir} holds no {MANIFEST}; regenerate it with "
+                                f"`hlsgen generate ARTIFACT --out {design_dir}`") from None
         return cls.from_json(text, str(path))
