@@ -54,32 +54,10 @@ def power_of_two_shift(value: int) -> int | None:
     return m.bit_length() - 1 if m > 0 and m & (m - 1) == 0 else None
 
 
-def constant_product_ops(value: int) -> tuple[int, int]:
-    """(multipliers, shifts) that a product by the constant ``value`` costs in hardware.
-
-    The one rule every block kind and every backend follows: 0 is nothing, +-1 is the input
-    itself (an add or a subtract where it is summed), another power of two is a shift,
-    anything else is one constant multiply.
-    """
-    shift = power_of_two_shift(value)
-    if value == 0 or shift == 0:
-        return 0, 0
-    return (0, 1) if shift is not None else (1, 0)
-
-
-@dataclass(frozen=True)
-class Term:
-    """One product ``sign * magnitude * x[col]`` of a constant sum, in the structured form
-    backends render: ``shift`` is ``log2(magnitude)`` for a power of two (0 for 1: the input
-    itself), None for a real multiply."""
-
-    col: int
-    sign: int        # +1 or -1
-    magnitude: int   # >= 1
-
-    @property
-    def shift(self) -> int | None:
-        return power_of_two_shift(self.magnitude)
+def is_multiplier(value: int) -> bool:
+    """Whether a product by the constant ``value`` needs a multiplier in a multiplier-based
+    realization: 0 is nothing, +-1 the input itself, another power of two a shift."""
+    return value != 0 and power_of_two_shift(value) is None
 
 
 @dataclass(frozen=True)
@@ -114,39 +92,19 @@ class BlockPlan:
         """``log2(magnitude)`` when the magnitude is a power of two (a shift, no multiplier)."""
         return power_of_two_shift(self.magnitude)
 
-    def row_terms(self, r: int) -> tuple[Term, ...]:
-        """The nonzero products of local row ``r`` (a unified block's are its signed inputs,
-        magnitude 1: the shared magnitude is applied once, after the sum)."""
-        if self.kind is BlockKind.UNIFIED:
-            return tuple(Term(c, 1 if w > 0 else -1, 1) for c, w in enumerate(self.coeffs[r]))
-        return tuple(Term(c, 1 if w > 0 else -1, abs(w))
-                     for c, w in enumerate(self.coeffs[r]) if w != 0)
-
-    @property
-    def used_cols(self) -> tuple[int, ...]:
-        """Local columns with a nonzero weight in some row."""
-        return tuple(c for c in range(len(self.cols)) if any(row[c] for row in self.coeffs))
-
     @property
     def size(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    def _ops(self) -> tuple[int, int]:
-        if self.kind is BlockKind.UNIFIED:
-            mult, shift = constant_product_ops(self.magnitude)
-            return mult * len(self.rows), shift * len(self.rows)
-        ops = [constant_product_ops(c) for row in self.coeffs for c in row]
-        return sum(m for m, _ in ops), sum(s for _, s in ops)
-
     @property
     def multipliers(self) -> int:
-        """Constant multipliers this block's hardware contains (powers of two are shifts)."""
-        return self._ops()[0]
-
-    @property
-    def shifts(self) -> int:
-        """Constant shifts (products by powers of two above 1) this block contains."""
-        return self._ops()[1]
+        """Constant multipliers a multiplier-based realization of this block needs: one per
+        row for a unified block (after its add/sub tree), one per dense weight; powers of
+        two (shifts) and zeros excluded. The micro-structure's headline figure; the RTL
+        itself is multiplier-free (``hlsgen.addergraph``)."""
+        if self.kind is BlockKind.UNIFIED:
+            return len(self.rows) if is_multiplier(self.magnitude) else 0
+        return sum(is_multiplier(c) for row in self.coeffs for c in row)
 
     def stored_bits(self, w_bits: int) -> int:
         return stored_bits(self.kind, len(self.rows), len(self.cols), w_bits)

@@ -163,7 +163,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     schedule = generate(net, Path(args.out), args.arch, args.backend)
-    _say(f"{schedule.plan.name}: {schedule.pe_count} PEs, latency "
+    _say(f"{schedule.plan.name}: {schedule.adders} adders, latency "
          f"{schedule.latency} cycles -> {args.out}")
     return 0
 
@@ -363,7 +363,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         vectors = _stimulus(args, net)
         artifact.save(net, tmp / "artifact.json")
         schedule = generate(net, tmp / "design", args.arch)
-        _say(f"generated {schedule.plan.name}: {schedule.pe_count} PEs, latency "
+        _say(f"generated {schedule.plan.name}: {schedule.adders} adders, latency "
              f"{schedule.latency} -> {paths.out / 'design'}")
         # Verilator simulates a copy at a fixed path in the persistent build folder: the
         # temporary folder's name changes every run, and with it every path Verilator sees.

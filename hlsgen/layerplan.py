@@ -53,8 +53,7 @@ class LayerPlan:
     clamp_lo: int | None  # saturate below this (ReLU and/or the output type)
     relu: bool
     blocks: dict[str, int]  # pruned / unified / dense block counts
-    multipliers: int    # constant multipliers in the hardware (powers of two are shifts)
-    shifts: int         # constant shifts (products by powers of two above 1)
-    dense_multipliers: int
+    block_multipliers: int  # what a multiplier-based realization needs (BlockPlan.multipliers)
+    dense_multipliers: int  # the dense baseline: one per weight
     weight_bits: int
     dense_weight_bits: int

@@ -50,8 +50,7 @@ class DesignPlan:
         for layer in self.layers:
             blocks.update(layer.blocks)
         return {
-            "multipliers": sum(layer.multipliers for layer in self.layers),
-            "shifts": sum(layer.shifts for layer in self.layers),
+            "block_multipliers": sum(layer.block_multipliers for layer in self.layers),
             "dense_multipliers": sum(layer.dense_multipliers for layer in self.layers),
             "weight_bits": sum(layer.weight_bits for layer in self.layers),
             "dense_weight_bits": sum(layer.dense_weight_bits for layer in self.layers),

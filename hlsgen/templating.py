@@ -56,6 +56,8 @@ def v_resize(name: str, width: int, lsb: int, to_width: int) -> str:
     right shift by ``lsb``) as a ``to_width``-bit value: truncated when the value is known to
     fit, sign-extended when fewer bits are left, the sign bit alone when none are."""
     avail = width - lsb
+    if lsb == 0 and width == to_width:
+        return name
     if avail >= to_width:
         return f"{name}[{lsb + to_width - 1}:{lsb}]"
     if avail >= 1:

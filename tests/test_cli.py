@@ -50,8 +50,8 @@ def test_generate_and_rom_write_complete_folders(art, tmp_path, capsys):
 def test_report_has_the_documented_keys(art, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "report", art, "--out", tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert code == 0 and "multipliers (dense baseline)" in out
-    for key in ("multipliers", "dense_multipliers", "weight_bits", "dense_weight_bits",
+    assert code == 0 and "block multipliers (dense baseline)" in out
+    for key in ("multipliers", "adders", "block_multipliers", "dense_multipliers", "weight_bits", "dense_weight_bits",
                 "blocks", "float_accuracy", "int_accuracy", "latency_cycles"):
         assert key in rep
     assert set(rep["blocks"]) == {"pruned", "unified", "dense"}

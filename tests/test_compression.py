@@ -459,5 +459,5 @@ def test_default_compression_meets_the_targets():
     totals = make_plan(result.network).totals()
     assert result.float_accuracy >= 0.95
     assert result.int_accuracy >= result.float_accuracy - 0.01
-    assert totals["dense_multipliers"] / totals["multipliers"] >= 8
+    assert totals["dense_multipliers"] / totals["block_multipliers"] >= 8
     assert totals["dense_weight_bits"] / totals["weight_bits"] >= 6

@@ -19,7 +19,7 @@ from hlsgen.artifact import ArtifactError, BlockKind, QType, digest
 from hlsgen.numerics import MAX_ACC_BITS, WidthError, forward, forward_all
 from hlsgen.plan import make_plan
 from hlsgen.schedules import ARCHITECTURES, make_schedule
-from hlsgen.schedules.unrolled import LAYER_LATENCY, OUTPUT_LATENCY
+from hlsgen.schedules.unrolled import OUTPUT_LATENCY
 from hlsgen.randnet import random_inputs
 
 from conftest import blocks_of, legal_random_network, make_layer, make_net, signed_bits
@@ -100,7 +100,6 @@ def check_layer_widths(net, i, lp) -> None:
             m = abs(pe.coeffs[0][0])
             assert pe.magnitude == m and all(abs(c) == m for row in pe.coeffs for c in row)
             assert pe.multipliers == (0 if m & (m - 1) == 0 else len(pe.rows))
-            assert pe.shifts == (len(pe.rows) if m & (m - 1) == 0 and m > 1 else 0)
             for row in pe.coeffs:
                 slo, shi = row_extremes([1 if c > 0 else -1 for c in row], in_q)
                 assert fits(slo, pe.sum_width) and fits(shi, pe.sum_width)
@@ -110,7 +109,6 @@ def check_layer_widths(net, i, lp) -> None:
             assert pe.magnitude == 0 and pe.sum_width == 0
             weights = [abs(c) for row in pe.coeffs for c in row]
             assert pe.multipliers == sum(1 for w in weights if w & (w - 1))
-            assert pe.shifts == sum(1 for w in weights if w > 1 and not w & (w - 1))
 
     # rows: bias, and one term per kept block of the row's block row
     q_lo = q_hi = None
@@ -292,17 +290,16 @@ def test_hand_plan_exact_values():
     assert lp.q_width == 7
     assert lp.clamp_hi == 15 and lp.clamp_lo == 0
     assert lp.used_inputs == (0, 1, 2)
-    assert schedule.layers[0].latency == LAYER_LATENCY == 3
+    assert schedule.layers[0].latency == schedule.layers[0].stages + 2
     totals = plan.totals()
-    assert totals["multipliers"] == 1 + 1 + 0          # U row (3), dense 5; dense -2 is a shift
-    assert totals["shifts"] == 1
+    assert totals["block_multipliers"] == 1 + 1 + 0    # U row (3), dense 5; dense -2 is a shift
     assert totals["dense_multipliers"] == 6
     # 4 blocks * 2 + unified (3 + 2 signs) + 2 dense weights * 4 bits
     assert totals["weight_bits"] == 8 + 5 + 8
     assert totals["dense_weight_bits"] == 24
     assert totals["blocks"] == {"pruned": 1, "unified": 1, "dense": 2}
-    assert schedule.pipeline_depth == 3
-    assert schedule.latency == 3 + OUTPUT_LATENCY
+    assert schedule.pipeline_depth == schedule.layers[0].latency
+    assert schedule.latency == schedule.pipeline_depth + OUTPUT_LATENCY
     assert schedule.initiation_interval == 1
 
 
@@ -311,7 +308,7 @@ def test_power_of_two_magnitude_is_a_shift():
     pe = make_plan(make_net([layer])).layers[0].kept_blocks[0]
     assert pe.kind is BlockKind.UNIFIED and pe.magnitude_shift == 2
     assert pe.signs == ((1, -1), (-1, 1))
-    assert pe.multipliers == 0 and pe.shifts == 2   # one shift per row, no multiplier
+    assert pe.multipliers == 0                   # a shift per row, no multiplier
 
 
 def test_all_pruned_layer_has_no_pes():
@@ -321,7 +318,7 @@ def test_all_pruned_layer_has_no_pes():
     plan = make_plan(make_net([dead, tail]))
     lp = plan.layers[0]
     assert lp.kept_blocks == () and lp.used_inputs == ()
-    assert lp.multipliers == 0
+    assert lp.block_multipliers == 0
     assert lp.weight_bits == 2 * 4               # only the kind map
     assert lp.blocks == {"pruned": 4}
     assert [r.terms for r in lp.rows] == [(), ()]
@@ -339,10 +336,10 @@ def test_totals_formulas(seed):
                                w_bits=[2, 4, 8, 16, 3, 8][seed],
                                kind_probs=(0.3, 0.4, 0.3))
     plan = make_plan(net)
-    mult = shifts = weight_bits = dense_mult = dense_bits = 0
+    mult = weight_bits = dense_mult = dense_bits = 0
     counts = {"pruned": 0, "unified": 0, "dense": 0}
     for layer, lp in zip(net.layers, plan.layers):
-        l_mult = l_shifts = l_bits = 0
+        l_mult = l_bits = 0
         for brow, bcol, rr, cc in blocks_of(layer.out_features, layer.in_features,
                                             layer.block):
             kind = int(layer.kinds[brow, bcol])
@@ -353,7 +350,6 @@ def test_totals_formulas(seed):
                 m = abs(int(layer.weight[rr[0], cc[0]]))
                 pow2 = m & (m - 1) == 0
                 l_mult += 0 if pow2 else len(rr)
-                l_shifts += len(rr) if pow2 and m > 1 else 0
                 l_bits += (layer.w_bits - 1) + size
             elif kind == BlockKind.DENSE:
                 counts["dense"] += 1
@@ -361,26 +357,24 @@ def test_totals_formulas(seed):
                     for c in cc:
                         w = abs(int(layer.weight[r, c]))
                         l_mult += bool(w & (w - 1))
-                        l_shifts += w > 1 and not w & (w - 1)
                 l_bits += size * layer.w_bits
             else:
                 counts["pruned"] += 1
-        assert lp.multipliers == l_mult and lp.shifts == l_shifts
+        assert lp.block_multipliers == l_mult
         assert lp.weight_bits == l_bits
         assert lp.dense_multipliers == layer.in_features * layer.out_features
         assert lp.dense_weight_bits == layer.in_features * layer.out_features * layer.w_bits
         mult += l_mult
-        shifts += l_shifts
         weight_bits += l_bits
         dense_mult += lp.dense_multipliers
         dense_bits += lp.dense_weight_bits
     totals = plan.totals()
-    assert totals == {"multipliers": mult, "shifts": shifts, "dense_multipliers": dense_mult,
+    assert totals == {"block_multipliers": mult, "dense_multipliers": dense_mult,
                       "weight_bits": weight_bits, "dense_weight_bits": dense_bits,
                       "blocks": counts}
     schedule = make_schedule(plan)
-    assert schedule.pipeline_depth == 3 * len(net.layers)
-    assert schedule.latency == 3 * len(net.layers) + OUTPUT_LATENCY
+    assert schedule.pipeline_depth == sum(layer.stages + 2 for layer in schedule.layers)
+    assert schedule.latency == schedule.pipeline_depth + OUTPUT_LATENCY
 
 
 def test_plan_metadata():

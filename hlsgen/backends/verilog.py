@@ -1,9 +1,9 @@
 """The Verilog backend: renders an unrolled schedule into ``rtl/*.v`` and its manifest.
 
 All widths and every arithmetic decision come from the plan; this module only names things
-(``VerilogNames``) and hands structured data to the templates under ``templates/verilog/``.
-One file per layer (its PE modules and the layer module), the top, and the shared skid
-buffer: a few files whatever the network's size.
+(``VerilogNames``) and hands structured data (the pipelined adder graphs) to the templates
+under ``templates/verilog/``. One file per layer, the top, and the shared skid buffer: a few
+files whatever the network's size.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ class VerilogNames:
     def layer(self, index: int) -> str:
         return f"{self.design}_layer{index}"
 
-    def pe(self, layer: int, pe: int) -> str:
-        return f"{self.design}_l{layer}_pe{pe}"
-
     def layer_file(self, index: int) -> str:
         return f"{self.layer(index)}.v"
 
@@ -54,7 +51,8 @@ def render_files(schedule: UnrolledSchedule) -> dict[str, str]:
     files = {SKID_FILE: render_template("verilog/hlsgen_axis_skid.v.j2", **common)}
     for layer in schedule.layers:
         files[names.layer_file(layer.plan.index)] = render_template(
-            "verilog/layer.v.j2", layer=layer, lp=layer.plan, **common)
+            "verilog/layer.v.j2", layer=layer, lp=layer.plan,
+            levels_per_stage=schedule.levels_per_stage, **common)
     files[names.top_file] = render_template("verilog/top_unrolled.v.j2", schedule=schedule,
                                             plan=schedule.plan, **common)
     return files

@@ -1,32 +1,80 @@
-"""The unrolled (latency-optimized) architecture: every kept block is its own processing
-element with its weights as constants, pruned blocks are no hardware, and the whole network
-is one stall-all pipeline taking one input vector per clock (II = 1).
+"""The unrolled (latency-optimized) architecture: every layer is its shared adder graph
+(``hlsgen/addergraph.py``) with the weights as constants, pruned blocks are no hardware, and
+the whole network is one stall-all pipeline taking one input vector per clock (II = 1).
 
-Per layer three registered stages: the PEs, the row accumulators (bias and rounding constant
-folded in), the requantize/ReLU/saturate register. The output skid buffer adds one more.
+Per layer: the adder graph cut into stages of ``levels_per_stage`` adder levels, each stage
+ending in registers (a value needed later is carried by a chain of delay registers, so every
+path through the layer has the same latency); then the row accumulators (``bias + rounding
+constant +- row sum``, one register); then the requantize/ReLU/saturate register. The output
+skid buffer adds one more. A layer's latency is ``stages + 2``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..addergraph import AdderGraph, Node, build_adder_graph
 from ..layerplan import LayerPlan
 from ..plan import DesignPlan
 
-LAYER_LATENCY = 3   # PE register, row accumulator register, requantize register
-OUTPUT_LATENCY = 1  # the output skid buffer's register
+LEVELS_PER_STAGE = 2  # adder levels between pipeline registers (the clock-rate knob)
+OUTPUT_LATENCY = 1    # the output skid buffer's register
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A node's value as seen ``delay`` registers after the stage that computes it."""
+
+    node: int
+    delay: int
+    width: int
+
+
+@dataclass(frozen=True)
+class StagedNode:
+    """An adder of the graph in its pipeline stage, with its operands' delays."""
+
+    node: Node
+    stage: int
+    a: Operand
+    b: Operand
+
+
+@dataclass(frozen=True)
+class DelayChain:
+    """Registers carrying node ``node`` (``width`` bits) ``depth`` stages on."""
+
+    node: int
+    width: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class StagedRow:
+    """Row ``index``'s accumulator: ``const + sign * (root << shift)`` (``root`` None: const)."""
+
+    index: int
+    const: int
+    root: Operand | None
+    shift: int
+    sign: int
 
 
 @dataclass(frozen=True)
 class UnrolledLayer:
-    """One layer of the unrolled schedule: PE ``i`` realizes kept block ``i``."""
+    """One layer of the unrolled schedule."""
 
     plan: LayerPlan
-    latency: int = LAYER_LATENCY
+    graph: AdderGraph
+    inputs: tuple[Node, ...]
+    adders: tuple[StagedNode, ...]
+    delays: tuple[DelayChain, ...]
+    rows: tuple[StagedRow, ...]
+    stages: int          # registered adder-graph stages
 
     @property
-    def pes(self):
-        return self.plan.kept_blocks
+    def latency(self) -> int:
+        return self.stages + 2  # + row accumulators + requantize
 
 
 @dataclass(frozen=True)
@@ -35,13 +83,21 @@ class UnrolledSchedule:
 
     plan: DesignPlan
     layers: tuple[UnrolledLayer, ...]
+    levels_per_stage: int = LEVELS_PER_STAGE
     arch: str = "unrolled"
     initiation_interval: int = 1
 
     @property
-    def pe_count(self) -> int:
-        """Processing elements (kept blocks) in the whole design."""
-        return sum(len(layer.pes) for layer in self.layers)
+    def adders(self) -> int:
+        """Two-input adders and subtractors of the datapath: the graphs' nodes plus one
+        constant add per row that has a sum."""
+        return sum(layer.graph.adders + sum(r.root is not None for r in layer.rows)
+                   for layer in self.layers)
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers in the datapath: none (constants are shift-and-add)."""
+        return 0
 
     @property
     def pipeline_depth(self) -> int:
@@ -54,5 +110,37 @@ class UnrolledSchedule:
         return self.pipeline_depth + OUTPUT_LATENCY
 
 
-def schedule_unrolled(plan: DesignPlan) -> UnrolledSchedule:
-    return UnrolledSchedule(plan=plan, layers=tuple(UnrolledLayer(lp) for lp in plan.layers))
+def _stage_layer(lp: LayerPlan, levels_per_stage: int) -> UnrolledLayer:
+    graph = build_adder_graph(lp)
+    birth = [0 if n.is_input else (n.level - 1) // levels_per_stage for n in graph.nodes]
+    stages = max((b + 1 for n, b in zip(graph.nodes, birth) if not n.is_input), default=0)
+    need = [0] * len(graph.nodes)
+
+    def operand(u: int, stage: int) -> Operand:
+        delay = stage - birth[u]
+        need[u] = max(need[u], delay)
+        return Operand(u, delay, graph.nodes[u].width)
+
+    adders = tuple(sorted((StagedNode(n, birth[n.index], operand(n.a, birth[n.index]),
+                                      operand(n.b, birth[n.index]))
+                           for n in graph.nodes if not n.is_input),
+                          key=lambda s: (s.stage, s.node.index)))  # stays topological
+    rows = []
+    for r, rs in zip(lp.rows, graph.rows):
+        const = r.bias + lp.round_const
+        root = operand(rs.node, stages) if rs.node is not None else None
+        rows.append(StagedRow(r.index, const, root, rs.shift, rs.sign))
+    delays = tuple(DelayChain(n.index, n.width, need[n.index]) for n in graph.nodes
+                   if need[n.index] > 0)
+    return UnrolledLayer(lp, graph, tuple(n for n in graph.nodes if n.is_input), adders,
+                         delays, tuple(rows), stages)
+
+
+def schedule_unrolled(plan: DesignPlan,
+                      levels_per_stage: int = LEVELS_PER_STAGE) -> UnrolledSchedule:
+    if levels_per_stage < 1:
+        raise ValueError(f"levels per pipeline stage must be >= 1, got {levels_per_stage}")
+    return UnrolledSchedule(plan=plan,
+                            layers=tuple(_stage_layer(lp, levels_per_stage)
+                                         for lp in plan.layers),
+                            levels_per_stage=levels_per_stage)

@@ -38,10 +38,9 @@ class SimConfig:
     waves: bool = False       # dump waves (Verilator: dump.vcd, Icarus: TOP.fst, in the build folder)
     frame: int = 16           # tlast on every frame-th vector and on the last one
     # Testbench runs are short, so compile time dominates: -O0 builds ~2x faster than -Os.
-    # --output-split 0 keeps the model in one C++ file: the PyPI wheel's verilated.mk leaves
-    # CFG_CXXFLAGS_PCH_I empty, so the split (precompiled-header) build path fails with
-    # "Vtop__pch.h.fast: linker input file not found" once a design is large enough to split.
-    build_args: tuple[str, ...] = ("-CFLAGS", "-O0", "--output-split", "0")
+    # Large models are split into C++ files of ~20k statements that make compiles in
+    # parallel (the executor supplies the precompiled-header flag the PyPI wheel lacks).
+    build_args: tuple[str, ...] = ("-CFLAGS", "-O0", "--output-split", "20000")
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +106,22 @@ def _pinned_runner(simulator: str, tool: Tool):
             super()._set_env_common()
             self.env["PATH"] = f"{tool.bin_dir}{os.pathsep}{self.env.get('PATH', '')}"
             self.env.update(extra)
+
+        def _build_command(self):  # type: ignore[no-untyped-def]
+            cmds = super()._build_command()
+            if simulator != "verilator":
+                return cmds
+            # The testbench touches the top's ports only: make those public through a control
+            # file instead of --public-flat-rw, which keeps every internal signal (a large
+            # design's model then grows several-fold in C++ and compile memory).
+            control = Path(self.build_dir) / "hlsgen_public.vlt"
+            control.write_text(f'`verilator_config\npublic_flat_rw -module "{self.hdl_toplevel}" '
+                               '-var "*"\n')
+            verilate, make, *rest = cmds
+            verilate = [a for a in verilate if a != "--public-flat-rw"] + [str(control)]
+            # the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+            # split (precompiled-header) build; give make the flag it lacks
+            return [verilate, [*make, "CFG_CXXFLAGS_PCH_I=-include"], *rest]
 
     return Pinned()
 
