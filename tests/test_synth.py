@@ -315,6 +315,8 @@ def test_progress_steps_from_real_log_lines():
     yosys_log = ("229.46.9. Executing ABC9_OPS pass (helper functions for ABC9).\n\n"
                  "229.46.14.4. Executing ABC9_EXE pass (technology mapping using ABC9).\n")
     assert yosys_step(yosys_log) == "ABC9_EXE pass"
+    assert yosys_step("229.29.2. Executing Verilog-2005 frontend: /share/lattice/brams_map.v\n"
+                      "229.46.14.3. Executing XAIGER2 backend.\n") == "XAIGER2 backend"
     assert yosys_step("nothing yet") is None
     pnr_log = ("Info: Packing FFs...\n"
                "Info: Running main analytical placer, max placement attempts per cell = 325221.\n"

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 Progress = Callable[[str], None]
 
-_YOSYS_PASS = re.compile(r"^\s*\d+(?:\.\d+)*\. Executing (\S+)", re.M)
+_YOSYS_PASS = re.compile(r"^\s*\d+(?:\.\d+)*\. Executing (\S+ (?:pass|frontend|backend))", re.M)
 # nextpnr's phase lines (not its per-iteration tables): packing, placing, routing, reporting
 _NEXTPNR_STEP = re.compile(r"^Info: ((?:Packing|Creating|Running|Routing|Critical path|"
                            r"Program)\b.*?)\s*$", re.M)
@@ -31,7 +31,7 @@ def _tail(log: Path, size: int = 16384) -> str:
 def yosys_step(log_text: str) -> str | None:
     """The latest pass a Yosys log has started, e.g. ``"ABC9 pass"``."""
     found = _YOSYS_PASS.findall(log_text)
-    return f"{found[-1]} pass" if found else None
+    return found[-1] if found else None
 
 
 def nextpnr_step(log_text: str, width: int = 60) -> str | None:
