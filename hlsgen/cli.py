@@ -23,11 +23,14 @@ from .generate import generate
 from .numerics import WidthError
 from .output import OutputError, Stage, atomic_write_text, check_target, mirror_tree
 from .plan import make_plan
-from .report import build_report, dumps as report_dumps, summary_table
+from .manifest import DesignManifest
+from .report import build_report, dumps as report_dumps, summary_table, synth_table
 from .rom import ROM_FORMATS, RomError
 from .schedules import ARCHITECTURES, Schedule, make_schedule
 from .sim.runner import SIMULATORS, SimConfig, default_build_dir
 from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
+from .synth import DEVICES, TARGETS, SynthConfig, SynthError, synthesize
+from .tools import ToolError, find
 
 EXAMPLES = """\
 examples:
@@ -43,6 +46,7 @@ examples:
 """
 
 EXPECTED_ERRORS = (ArtifactError, FlowError, WidthError, OutputError, RomError, SimulatorError,
+                   ToolError, SynthError,
                    FileNotFoundError, ValueError)
 
 
@@ -240,8 +244,9 @@ def cmd_rom(args: argparse.Namespace) -> int:
 
 
 def _report(schedule: Schedule, net: artifact.Network, sim: dict[str, Any] | None = None,
-            roms: list[str] | None = None) -> dict[str, Any]:
-    return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms)
+            roms: list[str] | None = None,
+            synth: dict[str, Any] | None = None) -> dict[str, Any]:
+    return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms, synth=synth)
 
 
 def _read_sim(path: Path, net: artifact.Network, artifact_path: str) -> dict[str, Any]:
@@ -262,11 +267,63 @@ def _read_sim(path: Path, net: artifact.Network, artifact_path: str) -> dict[str
     return sim
 
 
+def _synth_config(args: argparse.Namespace) -> SynthConfig:
+    return SynthConfig(targets=args.targets, pnr=not args.no_pnr, device=args.device,
+                       freq_mhz=args.freq)
+
+
+def _synthesize(args: argparse.Namespace, design: Path, folder: Path,
+                sha: str) -> dict[str, Any]:
+    """Synthesize ``design`` into ``folder`` (tool logs per target, ``synth.json``)."""
+    t0 = time.monotonic()
+    result = synthesize(design, folder / "work", _synth_config(args),
+                        progress=lambda msg: _say(f"[{time.monotonic() - t0:5.0f} s] {msg}"))
+    doc = {"artifact_sha256": sha, "synth": result}
+    atomic_write_text(folder / "synth.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _require_synth(args: argparse.Namespace) -> None:
+    _synth_config(args)          # bad settings are one line before any work
+    find("yosys")
+    if not args.no_pnr and any(t != "xilinx" for t in args.targets):
+        find("nextpnr-ecp5")
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    out = check_target(Path(args.out), folder=True, option="--out")
+    design = Path(args.design)
+    sha = DesignManifest.load(design).artifact_sha256
+    _require_synth(args)
+    with Stage() as stage:
+        result = _synthesize(args, design, stage.folder(out, option="--out"), sha)
+    print(synth_table(result))
+    _say(f"synthesis -> {out / 'synth.json'}")
+    return 0
+
+
+def _read_synth(path: Path, net: artifact.Network) -> dict[str, Any]:
+    """The ``synth`` results of a synth.json made from this artifact's design."""
+    redo = f"rerun `hlsgen synth --design DESIGN --out {path.parent}`"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlowError(f"{path}: no such synthesis results; {redo}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FlowError(f"{path}: not readable synthesis results ({exc}); {redo}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("synth"), dict):
+        raise FlowError(f"{path}: not a synth.json from `hlsgen synth`; {redo}")
+    if doc.get("artifact_sha256") != artifact.digest(net):
+        raise FlowError(f"{path} holds the synthesis of another artifact's design; {redo}")
+    return doc["synth"]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     out = check_target(Path(args.out), folder=False, option="--out")
     sim = _read_sim(Path(args.sim), net, args.artifact) if args.sim else None
-    rep = _report(make_schedule(make_plan(net), args.arch), net, sim)
+    synth = _read_synth(Path(args.synth), net) if args.synth else None
+    rep = _report(make_schedule(make_plan(net), args.arch), net, sim, synth=synth)
     atomic_write_text(out, report_dumps(rep))
     print(summary_table(rep))
     _say(f"report -> {args.out}")
@@ -275,7 +332,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- run
 
-RUN_OUTPUTS = ("artifact.json", "design", "sim.json", "rom", "report.json")
+RUN_OUTPUTS = ("artifact.json", "design", "sim.json", "rom", "synth", "report.json")
 LEGACY_OUTPUTS = ("sim_build",)   # the build folder earlier versions kept inside OUT
 MIRROR = "run_design"             # the design's copy at a fixed path inside the build folder
 
@@ -355,6 +412,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = _run_paths(args)
     make_net = _net_source(args)
     _require_simulator(args.simulator)
+    if args.synth:
+        _require_synth(args)
     # 2. the whole output in a temporary sibling of OUT, swapped in only if every stage
     #    succeeded (a simulation with mismatches has succeeded: its result is kept)
     with Stage() as stage:
@@ -373,7 +432,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         atomic_write_text(tmp / "sim.json", _sim_text(sim))
         roms = write_roms(schedule.plan, tmp / "rom", ROM_FORMATS)
         _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
-        rep = _report(schedule, net, sim, roms)
+        synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
+            if args.synth else None
+        rep = _report(schedule, net, sim, roms, synth)
         stage.text(paths.report, report_dumps(rep), option="--report")
     print(summary_table(rep))
     _say(f"report -> {paths.report}")
@@ -402,6 +463,26 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    "DESIGN.sim_build/SIMULATOR beside the design folder)")
 
 
+def _targets(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [t for t in names if t not in TARGETS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown synthesis target(s) {bad}; choose from "
+                                         f"{','.join(TARGETS)}")
+    return names
+
+
+def _add_synth_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("synthesis (Yosys and nextpnr-ecp5, the hlsgen[synth] extra)")
+    g.add_argument("--targets", type=_targets, default=TARGETS,
+                   help=f"comma-separated, default {','.join(TARGETS)}")
+    g.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route (no Fmax)")
+    g.add_argument("--device", choices=DEVICES, default="auto",
+                   help="ECP5 part for place and route (default: the smallest that fits)")
+    g.add_argument("--freq", type=float, default=150.0,
+                   help="place-and-route target clock in MHz (default 150)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlsgen",
@@ -420,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
     _add_compress_args(p)
     _add_sim_args(p)
+    p.add_argument("--synth", action="store_true", help="also synthesize the design "
+                   "(hlsgen synth: OUT/synth/, report.json's synth figures)")
+    _add_synth_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compress", help="train and ADMM-compress the digits MLP into an artifact")
@@ -448,9 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated, default {','.join(ROM_FORMATS)}")
     p.set_defaults(func=cmd_rom)
 
+    p = sub.add_parser("synth", help="synthesize a design (Yosys, nextpnr-ecp5): LUTs, FFs, "
+                       "DSPs, BRAMs, Fmax")
+    p.add_argument("--design", required=True, help="design folder from `hlsgen generate`")
+    p.add_argument("--out", required=True, help="folder to (re)create: synth.json and the "
+                   "tools' logs and netlists per target")
+    _add_synth_args(p)
+    p.set_defaults(func=cmd_synth)
+
     p = sub.add_parser("report", help="resource and accuracy report of an artifact")
     p.add_argument("artifact")
     p.add_argument("--sim", help="sim.json from `hlsgen simulate` to include")
+    p.add_argument("--synth", help="synth.json from `hlsgen synth` to include")
     p.add_argument("--out", default="report.json", help="report path (default: report.json)")
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
     p.set_defaults(func=cmd_report)

@@ -11,7 +11,8 @@ from .schedules import Schedule
 
 def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
                  sim: Mapping[str, Any] | None = None,
-                 roms: list[str] | None = None) -> dict[str, Any]:
+                 roms: list[str] | None = None,
+                 synth: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble ``report.json``: accuracies, resources (from the plan), simulation results."""
     plan = schedule.plan
     totals = plan.totals()
@@ -46,6 +47,8 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
                                         "simulator") if k in sim})
     if roms is not None:
         rep["rom_files"] = roms
+    if synth is not None:
+        rep["synth"] = dict(synth)
     return rep
 
 
@@ -78,11 +81,33 @@ def summary_table(rep: Mapping[str, Any]) -> str:
     ]
     if "rtl_cycles" in rep:
         rows.append(("RTL cycles, all vectors (with stalls)", str(rep["rtl_cycles"])))
+    rows += _synth_rows(rep.get("synth") or {})
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 24)
     title = f"hlsgen report: {rep['design']} ({rep['arch']}, artifact {rep['artifact_sha256'][:12]})"
     body = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
     return f"{title}\n{line}\n{body}\n{line}"
+
+
+def _synth_rows(synth: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for name, r in synth.items():
+        what = f"{r.get('lut', 'n/a')} LUT, {r.get('carry', 'n/a')} carry, {r.get('ff', 'n/a')} FF, " \
+               f"{r.get('dsp', 'n/a')} DSP, {r.get('bram', 'n/a')} BRAM"
+        if "lut_eq" in r:
+            what += f" = {r['lut_eq']} LUT-eq"
+        rows.append((f"synth {name}", what))
+        if "fmax_mhz" in r:
+            rows.append((f"synth {name} Fmax (post-route, {r.get('device', '?')})",
+                         f"{r['fmax_mhz']} MHz"))
+    return rows
+
+
+def synth_table(synth: Mapping[str, Any]) -> str:
+    """The synthesis figures alone, as printed by ``hlsgen synth``."""
+    rows = _synth_rows(synth)
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def dumps(rep: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from hlsgen.sim.toolchain import SimulatorError, find_simulator, require_cocotb
 def _require(name: str) -> str:
     try:
         require_cocotb()
-        tool = find_simulator(name)
+        tool = find_simulator(name)[0]
     except SimulatorError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"simulator missing in CI: {exc}")

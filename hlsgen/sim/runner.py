@@ -86,8 +86,8 @@ def default_build_dir(design_dir: Path, simulator: str) -> Path:
     return design_dir.parent / f"{design_dir.name}.sim_build" / simulator
 
 
-def _pinned_runner(simulator: str, tool: Tool):
-    """A cocotb runner that uses ``tool`` and keeps every environment change in its own
+def _pinned_runner(simulator: str, tools: tuple[Tool, ...]):
+    """A cocotb runner that uses ``tools`` and keeps every environment change in its own
     child processes' environment."""
     from cocotb_tools import runner as cocotb_runner  # late: cocotb is an optional extra
 
@@ -100,11 +100,12 @@ def _pinned_runner(simulator: str, tool: Tool):
             return  # the finder located it
 
         def _simulator_in_path_build_only(self) -> None:
-            self.executable = str(tool.path)
+            self.executable = str(tools[0].path)
 
         def _set_env_common(self) -> None:
             super()._set_env_common()
-            self.env["PATH"] = f"{tool.bin_dir}{os.pathsep}{self.env.get('PATH', '')}"
+            dirs = os.pathsep.join(dict.fromkeys(str(t.bin_dir) for t in tools))
+            self.env["PATH"] = f"{dirs}{os.pathsep}{self.env.get('PATH', '')}"
             self.env.update(extra)
 
         def _build_command(self):  # type: ignore[no-untyped-def]
@@ -145,8 +146,9 @@ class CocotbExecutor:
         self.config = config
         self.waves = config.waves
         require_cocotb()
-        self.tool = find_simulator(simulator)
-        self._runner = _pinned_runner(simulator, self.tool)
+        tools = find_simulator(simulator)
+        self.tool = tools[0]
+        self._runner = _pinned_runner(simulator, tools)
 
     def build(self) -> None:
         """Compile the design (make/iverilog rebuild only what changed)."""
