@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import __version__, artifact
+from . import __version__, artifact, compressors
 from .artifact import ArtifactError
 from .flow import (FlowError, accuracies, check_design, simulate_design, stimulus,
                    write_roms)
@@ -126,34 +125,20 @@ COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output
 
 
 def _compression(args: argparse.Namespace) -> Callable[[], artifact.Network]:
-    """Import the compressor and check the settings, before any output is touched or any
-    training starts; returns the function that trains and compresses."""
+    """Find the compressor (a plugin: hlsgen never imports torch) and check the settings,
+    before any output is touched or any training starts; returns the function that trains
+    and compresses."""
     try:
-        from compression.pipeline import CompressConfig, compress_digits
-    except ImportError as exc:
-        raise FlowError(f"compression needs torch ({exc}); install it with "
-                        "`pip install torch==2.13.0` (CPU build) and `pip install -e .[compress]`")\
-            from None
+        compressor = compressors.load("digits")
+    except compressors.CompressorError as exc:
+        raise FlowError(str(exc)) from None
     overrides = {name: getattr(args, name) for name in COMPRESS_OPTIONS
                  if getattr(args, name, None) is not None}
     try:
-        config = dataclasses.replace(CompressConfig(), **overrides)
+        return compressor.prepare(overrides, progress=not args.no_progress, say=_say)
     except ValueError as exc:
         raise FlowError(f"invalid compression settings: {exc}; change the matching option "
                         "(see `hlsgen compress --help`)") from None
-
-    def train() -> artifact.Network:
-        _say(f"compressing the digits MLP: {config}")
-        result = compress_digits(config, progress=not args.no_progress)
-        _say(f"float {result.float_accuracy:.4f}, compressed float "
-             f"{result.compressed_float_accuracy:.4f}, integer {result.int_accuracy:.4f}")
-        return dataclasses.replace(result.network, meta={
-            **dict(result.network.meta),
-            "float_accuracy": result.float_accuracy,
-            "compressed_float_accuracy": result.compressed_float_accuracy,
-        })
-
-    return train
 
 
 def cmd_compress(args: argparse.Namespace) -> int:

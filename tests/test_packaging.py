@@ -35,3 +35,24 @@ def test_built_wheel_contains_and_renders_templates(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) == 4   # skid, layer, top, design.json
+
+
+def test_hlsgen_imports_neither_torch_nor_the_compressor():
+    """The dependency runs one way: compression imports hlsgen, never the reverse (the CLI
+    finds the compressor through the hlsgen.compressors entry point)."""
+    script = ("import sys, pkgutil, importlib, hlsgen\n"
+              "for m in pkgutil.walk_packages(hlsgen.__path__, 'hlsgen.'):\n"
+              "    if m.name not in ('hlsgen.__main__', 'hlsgen.sim.axis_tb'):\n"
+              "        importlib.import_module(m.name)\n"
+              "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'compression')))\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_compressor_is_found_through_its_entry_point():
+    from hlsgen import compressors
+
+    assert type(compressors.load("digits")).__name__ == "DigitsCompressor"
+    with pytest.raises(compressors.CompressorError, match="no compressor 'nope' is installed"):
+        compressors.load("nope")

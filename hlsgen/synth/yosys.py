@@ -80,13 +80,14 @@ def run_yosys(design: DesignSources, folder: Path, commands: Iterable[str], *,
                     folder)
 
 
-GENERIC_COMMANDS = ("hierarchy -check -top {top}", "proc", "flatten", "opt_clean")
+# no opt_clean: logic whose result nothing reads (before an all-pruned layer) still counts
+GENERIC_COMMANDS = ("hierarchy -check -top {top}", "proc", "flatten")
 
 
 def yosys_cell_counts(design_dir: Path, work_dir: Path | None = None) -> dict[str, int]:
     """Generic Yosys cells (``$mul``, ``$add``, ``$sub``, ``$shl``, ``$dff``, ...) of a design
-    folder's RTL after ``hierarchy -check -top TOP; proc; flatten; opt_clean``: what the
-    Verilog itself asks for, before any technology mapping or constant folding."""
+    folder's RTL after ``hierarchy -check -top TOP; proc; flatten``: what the Verilog itself
+    asks for, before any optimization, technology mapping or constant folding."""
     design = read_design(Path(design_dir))
     commands = [c.format(top=design.top) for c in GENERIC_COMMANDS]
     if work_dir is not None:
