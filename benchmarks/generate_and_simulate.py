@@ -1,19 +1,26 @@
-"""Benchmark: generation time, Verilator build time and simulation throughput vs network size.
+"""Benchmark: generation time, Verilator build time and memory, and simulation throughput vs
+network size.
 
     .venv/bin/python benchmarks/generate_and_simulate.py [--out benchmarks/results/gen_sim.json]
 
-For random micro-structured networks of growing width (and the committed digits example, if
-present) it reports PEs, multipliers, weight bits, generated lines of Verilog, the time to
-plan+render, the Verilator build time and the simulated vectors per second (no stalls).
-Prints a table and writes JSON. Timings depend on the machine; ccache makes builds faster.
+For random micro-structured networks of growing width (W-W-10, 4x4 blocks, 50% pruned, 30%
+unified, 20% dense: an adder-heavy mix) and the committed digits example it reports the
+adders of the multiplier-free datapath, block multipliers, generated lines of Verilog, the
+time to plan+render, the Verilator build time (verilate + C++ compile) and the build's peak
+memory (the largest child process), and the simulated vectors per second (no stalls). Prints
+a table and writes JSON. Timings depend on the machine and its load; ccache speeds rebuilds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,18 +28,21 @@ from pathlib import Path
 import numpy as np
 
 from hlsgen import artifact, numerics
-from hlsgen.generate import design_files, generate
-from hlsgen.plan import make_plan
+from hlsgen.generate import design, generate
 from hlsgen.randnet import random_inputs, random_network
 from hlsgen.sim.runner import SimConfig, compare, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _child_peak_mib() -> float:
+    """Peak resident memory of the largest child process so far (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def measure(name: str, net: artifact.Network, vectors: int, work: Path) -> dict:
     t0 = time.perf_counter()
-    plan = make_plan(net)
-    files = design_files(plan)
+    schedule, rendered = design(net)
     t_gen = time.perf_counter() - t0
     generate(net, work / "design")
     x = random_inputs(np.random.default_rng(0), net, vectors)
@@ -44,16 +54,41 @@ def measure(name: str, net: artifact.Network, vectors: int, work: Path) -> dict:
     res = simulate(work / "design", x, cfg, work / "build")       # already built
     t_sim = time.perf_counter() - t0
     mism = compare(res.outputs, numerics.forward(net, x)).mismatches
-    tot = plan.totals()
+    tot = schedule.plan.totals()
     return {
-        "design": name, "layers": [l.out_features for l in plan.layers],
-        "pes": plan.pe_count, "multipliers": tot["multipliers"],
+        "design": name, "layers": [l.out_features for l in schedule.plan.layers],
+        "adders": schedule.adders, "block_multipliers": tot["block_multipliers"],
         "dense_multipliers": tot["dense_multipliers"], "weight_bits": tot["weight_bits"],
-        "verilog_lines": sum(t.count("\n") for n, t in files.items() if n.endswith(".v")),
+        "verilog_files": sum(n.endswith(".v") for n in rendered.files),
+        "verilog_lines": sum(t.count("\n") for n, t in rendered.files.items()
+                             if n.endswith(".v")),
         "generate_s": round(t_gen, 3), "build_s": round(t_build, 2),
         "sim_vectors": vectors, "sim_s": round(t_sim, 2),
         "vectors_per_s": round(vectors / t_sim, 1), "cycles": res.cycles, "mismatches": mism,
     }
+
+
+def measure_isolated(name: str, width: int | None, vectors: int) -> dict:
+    """One case in a child process, so its build's peak memory is its own."""
+    code = ("import json, sys; sys.path.insert(0, %r); import generate_and_simulate as g; "
+            "print(json.dumps(g.run_case(%r, %r, %d)))") % (str(Path(__file__).parent), name,
+                                                              width, vectors)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_case(name: str, width: int | None, vectors: int) -> dict:
+    net = artifact.load(ROOT / "examples" / "digits_mlp.json") if width is None else \
+        random_network(np.random.default_rng(width), [width, width, 10], (4, 4),
+                       kind_probs=(0.5, 0.3, 0.2), name=f"rand{width}")
+    work = Path(tempfile.mkdtemp(prefix="hlsgen-bench-"))
+    try:
+        row = measure(name, net, vectors, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    row["build_peak_mib"] = round(_child_peak_mib(), 1)
+    return row
 
 
 def main() -> None:
@@ -61,29 +96,22 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gen_sim.json"))
     ap.add_argument("--vectors", type=int, default=500)
     args = ap.parse_args()
-    cases = []
-    for width in (16, 32, 64, 128):
-        net = random_network(np.random.default_rng(width), [width, width, 10], (4, 4),
-                             kind_probs=(0.75, 0.2, 0.05), name=f"rand{width}")
-        cases.append((f"random {width}-{width}-10", net))
-    example = ROOT / "examples" / "digits_mlp.json"
-    if example.is_file():
-        cases.append(("digits example", artifact.load(example)))
+    cases = [(f"random {w}-{w}-10", w) for w in (16, 32, 64, 128, 256)]
+    cases.append(("digits example", None))
     rows = []
-    for name, net in cases:
-        work = Path(tempfile.mkdtemp(prefix="hlsgen-bench-"))
-        try:
-            rows.append(measure(name, net, args.vectors, work))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    for name, width in cases:
+        rows.append(measure_isolated(name, width, args.vectors))
         r = rows[-1]
-        print(f"{r['design']:<22} PEs {r['pes']:>4}  mults {r['multipliers']:>5}/"
-              f"{r['dense_multipliers']:<6} lines {r['verilog_lines']:>6}  gen {r['generate_s']:>6.3f}s"
-              f"  build {r['build_s']:>6.2f}s  sim {r['vectors_per_s']:>8.1f} vec/s"
+        print(f"{r['design']:<20} adders {r['adders']:>6}  block mults {r['block_multipliers']:>6}/"
+              f"{r['dense_multipliers']:<6} files {r['verilog_files']} lines {r['verilog_lines']:>7}"
+              f"  gen {r['generate_s']:>6.2f}s  build {r['build_s']:>7.1f}s "
+              f"{r['build_peak_mib']:>7.0f} MiB  sim {r['vectors_per_s']:>8.1f} vec/s"
               f"  mismatches {r['mismatches']}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "ccache": bool(shutil.which("ccache")),
+    out.write_text(json.dumps({"machine": f"{platform.platform()}, {os.cpu_count()} cores",
+                               "ccache": bool(shutil.which("ccache")),
+                               "command": "python benchmarks/generate_and_simulate.py",
                                "rows": rows}, indent=2) + "\n")
     print(f"-> {out}")
 

@@ -25,7 +25,7 @@ from .plan import make_plan
 from .manifest import DesignManifest
 from .report import build_report, dumps as report_dumps, summary_table, synth_table
 from .rom import ROM_FORMATS, RomError
-from .schedules import ARCHITECTURES, Schedule, make_schedule
+from .schedules import ARCHITECTURES, Schedule, ScheduleOptions, make_schedule
 from .sim.runner import SIMULATORS, SimConfig, default_build_dir
 from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
 from .synth import DEVICES, TARGETS, SynthConfig, SynthError, synthesize
@@ -149,9 +149,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule_options(args: argparse.Namespace) -> ScheduleOptions:
+    if args.levels_per_stage < 1:
+        raise ValueError(f"--levels-per-stage must be >= 1, got {args.levels_per_stage}")
+    return ScheduleOptions(levels_per_stage=args.levels_per_stage)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
-    schedule = generate(net, Path(args.out), args.arch, args.backend)
+    schedule = generate(net, Path(args.out), args.arch, args.backend, _schedule_options(args))
     _say(f"{schedule.plan.name}: {schedule.adders} adders, latency "
          f"{schedule.latency} cycles -> {args.out}")
     return 0
@@ -308,7 +314,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = check_target(Path(args.out), folder=False, option="--out")
     sim = _read_sim(Path(args.sim), net, args.artifact) if args.sim else None
     synth = _read_synth(Path(args.synth), net) if args.synth else None
-    rep = _report(make_schedule(make_plan(net), args.arch), net, sim, synth=synth)
+    rep = _report(make_schedule(make_plan(net), args.arch, _schedule_options(args)), net, sim,
+                  synth=synth)
     atomic_write_text(out, report_dumps(rep))
     print(summary_table(rep))
     _say(f"report -> {args.out}")
@@ -395,6 +402,7 @@ def _net_source(args: argparse.Namespace) -> Callable[[], artifact.Network]:
 def cmd_run(args: argparse.Namespace) -> int:
     # 1. everything cheap to check, before any work and before any output is touched
     paths = _run_paths(args)
+    _schedule_options(args)
     make_net = _net_source(args)
     _require_simulator(args.simulator)
     if args.synth:
@@ -406,7 +414,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         net = make_net()
         vectors = _stimulus(args, net)
         artifact.save(net, tmp / "artifact.json")
-        schedule = generate(net, tmp / "design", args.arch)
+        schedule = generate(net, tmp / "design", args.arch, options=_schedule_options(args))
         _say(f"generated {schedule.plan.name}: {schedule.adders} adders, latency "
              f"{schedule.latency} -> {paths.out / 'design'}")
         # Verilator simulates a copy at a fixed path in the persistent build folder: the
@@ -484,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="report path (default: OUT/report.json)")
     p.add_argument("--artifact", help="start from this artifact instead of compressing")
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
+    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
+                   help="adder levels between pipeline registers (default %(default)s; fewer: "
+                   "higher clock, more latency and registers)")
     _add_compress_args(p)
     _add_sim_args(p)
     p.add_argument("--synth", action="store_true", help="also synthesize the design "
@@ -500,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="compressed network (artifact.json)")
     p.add_argument("--out", required=True, help="design folder to (re)create")
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
+    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
+                   help="adder levels between pipeline registers (default %(default)s; fewer: "
+                   "higher clock, more latency and registers)")
     p.add_argument("--backend", choices=BACKENDS, default="verilog")
     p.set_defaults(func=cmd_generate)
 
@@ -531,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth", help="synth.json from `hlsgen synth` to include")
     p.add_argument("--out", default="report.json", help="report path (default: report.json)")
     p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
+    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
+                   help="adder levels between pipeline registers (default %(default)s; fewer: "
+                   "higher clock, more latency and registers)")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -184,8 +184,9 @@ def test_same_artifact_gives_byte_identical_design_and_roms(tmp_path, capsys):
 # must answer exit status 2 and exactly one `error:` line naming the problem and the fix,
 # and (c) leave every earlier output byte-identical with nothing else behind.
 
-COMMANDS = ("compress", "generate", "simulate", "rom", "report", "run")
+COMMANDS = ("compress", "generate", "simulate", "synth", "rom", "report", "run")
 NO_SIMULATOR = ("HLSGEN_VERILATOR", "/nonexistent/verilator")
+NO_YOSYS = ("HLSGEN_YOSYS", "/nonexistent/yosys")
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:
@@ -295,6 +296,16 @@ BAD = [
         "input"),
     Bad("simulate-missing-simulator", SIM + " --out {root}/sim.json", *NO_SIM, "input",
         env=NO_SIMULATOR),
+    Bad("synth-out-under-a-file", "synth --design {root}/design --out {blocker}/s", UNDER_FILE,
+        "choose a writable --out", "output"),
+    Bad("synth-missing-design", "synth --design {root}/nowhere --out {root}/s",
+        "holds no design.json", "regenerate it with `hlsgen generate", "input"),
+    Bad("synth-missing-yosys", "synth --design {root}/design --out {root}/s",
+        "/nonexistent/yosys does not exist", "HLSGEN_YOSYS", "input", env=NO_YOSYS),
+    Bad("run-synth-missing-yosys", RUN + " --out {root}/out --synth",
+        "/nonexistent/yosys does not exist", "HLSGEN_YOSYS", "input", env=NO_YOSYS),
+    Bad("generate-levels-per-stage-0", "generate {art} --out {root}/design --levels-per-stage 0",
+        "--levels-per-stage must be >= 1", ">= 1", "input"),
     Bad("report-out-under-a-file", "report {art} --out {blocker}/report.json", UNDER_FILE,
         "choose a writable --out", "output"),
     Bad("report-missing-artifact", "report {missing} --out {root}/report.json", *MISSING_ART,

@@ -7,21 +7,33 @@ entry in ``ARCHITECTURES``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Union
 
 from ..plan import DesignPlan
-from .unrolled import UnrolledSchedule, schedule_unrolled
+from .unrolled import LEVELS_PER_STAGE, UnrolledSchedule, schedule_unrolled
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """The knobs of the architectures (each uses those that concern it)."""
+
+    levels_per_stage: int = LEVELS_PER_STAGE  # adder levels between pipeline registers
+
 
 Schedule = Union[UnrolledSchedule]
-ARCHITECTURES: dict[str, Callable[[DesignPlan], Schedule]] = {"unrolled": schedule_unrolled}
+ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
+    "unrolled": lambda plan, o: schedule_unrolled(plan, o.levels_per_stage),
+}
 
 
-def make_schedule(plan: DesignPlan, arch: str = "unrolled") -> Schedule:
+def make_schedule(plan: DesignPlan, arch: str = "unrolled",
+                  options: ScheduleOptions = ScheduleOptions()) -> Schedule:
     """Schedule ``plan`` for the architecture ``arch``."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of "
                          f"{', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](plan)
+    return ARCHITECTURES[arch](plan, options)
 
 
-__all__ = ["ARCHITECTURES", "Schedule", "UnrolledSchedule", "make_schedule"]
+__all__ = ["ARCHITECTURES", "Schedule", "ScheduleOptions", "UnrolledSchedule", "make_schedule"]
