@@ -66,20 +66,6 @@ def v_resize(name: str, width: int, lsb: int, to_width: int) -> str:
     return sign if to_width == 1 else f"{{{{{to_width}{{{sign}}}}}}}"
 
 
-def v_concat(names: list[str]) -> str:
-    """A Verilog concatenation with element 0 in the least significant position; a single
-    name is itself (a one-element concatenation of a signed wire in a port connection makes
-    Yosys 0.70 abort)."""
-    if len(names) == 1:
-        return names[0]
-    return "{" + ", ".join(reversed(names)) + "}"
-
-
-def v_names(prefix: str, indices: list[int]) -> list[str]:
-    """``prefix0, prefix3, ...`` for the given indices."""
-    return [f"{prefix}{i}" for i in indices]
-
-
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The project's single template environment (strict: a missing variable is an error)."""
@@ -91,8 +77,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.globals.update(v_lit=v_lit, v_bits=v_bits, v_sext=v_sext, v_resize=v_resize,
-                       v_concat=v_concat, v_names=v_names)
+    env.globals.update(v_lit=v_lit, v_bits=v_bits, v_resize=v_resize)
     return env
 
 

@@ -18,6 +18,7 @@ from hlsgen.generate import generate
 from hlsgen.randnet import random_network
 from hlsgen.synth import (PARTS, SynthConfig, SynthError, count_cells, synthesize,
                           yosys_cell_counts)
+from hlsgen.manifest import DesignManifest
 from hlsgen.synth.design import read_design, stage
 from hlsgen.synth.ecp5 import choose_part, nextpnr_args, parse_report, part, shortfall
 from hlsgen.synth.progress import heartbeat, nextpnr_step, yosys_step
@@ -41,8 +42,17 @@ def _write_design(folder: Path, top: str, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text)
-    (folder / "design.json").write_text(json.dumps({"top": top, "sources": list(files)}))
+    (folder / "design.json").write_text(_manifest(top, list(files)))
     return folder
+
+
+def _manifest(top, sources) -> str:
+    """A design.json for hand-written RTL: the typed manifest, ports of no concern here."""
+    return DesignManifest(generator="hand-written", artifact_sha256="0" * 64, arch="none",
+                          backend="verilog", name=str(top), top=top, sources=tuple(sources),
+                          in_features=1, in_bits=1, in_signed=False, out_features=1,
+                          out_bits=1, out_signed=False, latency=0,
+                          initiation_interval=1).to_json()
 
 
 # Four multiplies (one by a constant, one inside a submodule that flatten pulls in), two
@@ -192,16 +202,19 @@ def test_config_validation():
 
 
 def test_design_folder_errors(tmp_path):
-    with pytest.raises(SynthError, match=r"has no design.json; generate it with `hlsgen "):
+    with pytest.raises(SynthError, match=r"holds no design.json; regenerate it with `hlsgen "):
         read_design(tmp_path)
-    (tmp_path / "design.json").write_text('{"top": "t", "sources": ["rtl/gone.v"]}')
+    (tmp_path / "design.json").write_text(_manifest("t", ["rtl/gone.v"]))
     with pytest.raises(SynthError, match=r"names source 'rtl/gone.v', which is missing"):
         read_design(tmp_path)
-    (tmp_path / "design.json").write_text('{"top": "t", "sources": ["../x.v"]}')
+    (tmp_path / "design.json").write_text(_manifest("t", ["../x.v"]))
     with pytest.raises(SynthError, match="outside the design folder"):
         read_design(tmp_path)
-    (tmp_path / "design.json").write_text('{"sources": []}')
+    (tmp_path / "design.json").write_text(_manifest("t-1", ["x.v"]))
     with pytest.raises(SynthError, match='no valid "top"'):
+        read_design(tmp_path)
+    (tmp_path / "design.json").write_text('{"sources": []}')
+    with pytest.raises(SynthError, match="missing field 'generator'"):
         read_design(tmp_path)
 
 

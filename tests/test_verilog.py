@@ -25,7 +25,7 @@ from hlsgen.output import OutputError, atomic_write_text, write_tree
 from hlsgen.plan import make_plan
 from hlsgen.schedules import make_schedule
 from hlsgen.sim.toolchain import SimulatorError, find_verilator
-from hlsgen.templating import environment, template_dir, v_bits, v_concat, v_lit, v_resize, \
+from hlsgen.templating import environment, template_dir, v_bits, v_lit, v_resize, \
     v_sext
 
 from conftest import legal_random_network, make_layer, make_net
@@ -313,8 +313,6 @@ def test_other_literal_filters():
     assert v_sext("x", 8, 4, 4) == "{{4{x[7]}}, x[7:4]}"
     with pytest.raises(ValueError, match="cannot sign-extend 5 bits to 4"):
         v_sext("x", 4, 5)
-    assert v_concat(["a", "b", "c"]) == "{c, b, a}"       # element 0 least significant
-    assert v_concat(["a"]) == "a"           # never {a}: Yosys 0.70 aborts on it in a port
     assert v_resize("acc", 8, 1, 7) == "acc[7:1]"
     assert v_resize("acc", 8, 3, 4) == "acc[6:3]"
     assert v_resize("acc", 8, 5, 4) == "{acc[7], acc[7:5]}"

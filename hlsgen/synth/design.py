@@ -9,10 +9,11 @@ the design folder itself.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from ..manifest import MANIFEST, DesignManifest, ManifestError
 
 
 WAVE_SUFFIXES = (".vcd", ".fst", ".ghw")
@@ -32,25 +33,20 @@ class DesignSources:
 
 
 def read_design(design_dir: Path) -> DesignSources:
-    """``design.json``'s top and sources, checked: every source is a relative path to a file
-    inside the folder."""
+    """``design.json``'s top and sources (read as the typed :class:`DesignManifest`), checked:
+    every source is a relative path to a file inside the folder."""
     design_dir = Path(design_dir)
-    manifest = design_dir / "design.json"
-    fix = f"generate it with `hlsgen generate ARTIFACT --out {design_dir}`"
+    manifest = design_dir / MANIFEST
+    fix = f"regenerate it with `hlsgen generate ARTIFACT --out {design_dir}`"
     try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SynthError(f"{design_dir} has no design.json; {fix}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SynthError(f"cannot read {manifest}: {exc}; {fix}") from None
-    top, sources = doc.get("top") if isinstance(doc, dict) else None, \
-        doc.get("sources") if isinstance(doc, dict) else None
-    if not isinstance(top, str) or not top.isidentifier():
+        doc = DesignManifest.load(design_dir)
+    except ManifestError as exc:
+        raise SynthError(str(exc)) from None
+    if not doc.top.isidentifier():
         raise SynthError(f"{manifest} has no valid \"top\" module name; {fix}")
-    if not isinstance(sources, list) or not sources or \
-            not all(isinstance(s, str) for s in sources):
-        raise SynthError(f"{manifest} has no \"sources\" list; {fix}")
-    for src in sources:
+    if not doc.sources:
+        raise SynthError(f"{manifest} has no sources; {fix}")
+    for src in doc.sources:
         rel = PurePosixPath(src)
         if rel.is_absolute() or ".." in rel.parts:
             raise SynthError(f"{manifest} names source {src!r} outside the design folder; {fix}")
@@ -58,7 +54,7 @@ def read_design(design_dir: Path) -> DesignSources:
             raise SynthError(f"{manifest} names source {src!r}, which is missing; {fix}")
         if any(ch.isspace() for ch in src):
             raise SynthError(f"{manifest} names source {src!r} with a space in it; rename it")
-    return DesignSources(design_dir, top, tuple(sources))
+    return DesignSources(design_dir, doc.top, tuple(doc.sources))
 
 
 def stage(design: DesignSources, dest: Path) -> Path:
