@@ -7,7 +7,7 @@ OUT    ?= out
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-long venv clean
+.PHONY: demo test test-long venv tools clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/hlsgen run --out $(OUT)
 
-test: $(STAMP)
+# Debian's Icarus Verilog, the second simulator of the tests (no PyPI wheel exists)
+tools:
+	@command -v iverilog >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq iverilog) >/dev/null 2>&1 || \
+	  echo "make: Icarus Verilog is missing and could not be installed; run" \
+	       "'sudo apt-get install iverilog' (the Icarus simulation tests need it)"
+
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -n auto
 
 # the long property-test profile (hundreds of random networks); see README
