@@ -34,7 +34,7 @@ def test_built_wheel_contains_and_renders_templates(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, check=True)
-    assert int(out.stdout.strip()) == 4   # skid, layer, top, design.json
+    assert int(out.stdout.strip()) == 4   # FIFO, layer, top, design.json
 
 
 def test_hlsgen_imports_neither_torch_nor_the_compressor():

@@ -19,7 +19,7 @@ import hlsgen
 from hlsgen import output
 from hlsgen.artifact import ArtifactError, QType, digest, dumps, loads
 from hlsgen.backends import render
-from hlsgen.backends.verilog import SKID_FILE, VerilogNames, render_files
+from hlsgen.backends.verilog import FIFO_FILE, VerilogNames, render_files
 from hlsgen.generate import generate
 from hlsgen.output import OutputError, atomic_write_text, write_tree
 from hlsgen.plan import make_plan
@@ -122,8 +122,8 @@ def test_lint_catches_a_broken_file(verilator, tmp_path):
     """Control: the lint helper does report problems."""
     plan = make_plan(case_net("mixed-2x2"))
     files = render_verilog(plan)
-    files[SKID_FILE] = files[SKID_FILE].replace("reg [W-1:0] spare_data;",
-                                                "reg [W-1:0] spare_data;\n    wire [3:0] z = 5'd0;")
+    files[FIFO_FILE] = files[FIFO_FILE].replace("reg [AW:0] rd;",
+                                                "reg [AW:0] rd;\n    wire [3:0] z = 5'd0;")
     result = lint(verilator, files, top_module(plan), tmp_path)
     assert result.returncode != 0 and "%Warning" in result.stderr
 
@@ -171,8 +171,8 @@ def test_every_file_names_version_and_artifact(case):
     plan = make_plan(net)
     files = design_files(plan)
     verilog = {k: v for k, v in files.items() if k.endswith(".v")}
-    assert f"rtl/{SKID_FILE}" in verilog and f"rtl/{top_module(plan)}.v" in verilog
-    assert len(verilog) == 2 + len(plan.layers)      # skid, one file per layer, top
+    assert f"rtl/{FIFO_FILE}" in verilog and f"rtl/{top_module(plan)}.v" in verilog
+    assert len(verilog) == 2 + len(plan.layers)      # FIFO, one file per layer, top
     for name, text in verilog.items():
         lines = text.splitlines()
         head = []
@@ -205,7 +205,7 @@ def test_template_dir_holds_the_verilog_templates():
     names = all_templates()
     assert Path(template_dir(), "verilog").is_dir()
     assert {"verilog/layer.v.j2", "verilog/macros.j2", "verilog/top_unrolled.v.j2",
-            "verilog/hlsgen_axis_skid.v.j2"} <= set(names)
+            "verilog/hlsgen_axis_fifo.v.j2"} <= set(names)
     on_disk = sorted(str(p.relative_to(template_dir())).replace(os.sep, "/")
                      for p in Path(template_dir()).rglob("*.j2"))
     assert names == on_disk
@@ -261,14 +261,14 @@ GOLDEN_LAYER_LINES = [
     "    wire signed [7:0] n3 = n2 - (n1 <<< 2);",
     "    reg signed [4:0] n0_d1;",
     "    reg signed [7:0] n3_d1;",
-    "            n0_d1 <= n0;",
-    "            n3_d1 <= n3;",
+    "        n0_d1 <= n0;",
+    "        n3_d1 <= n3;",
     "    reg signed [7:0] acc0;",
-    "            acc0 <= 8'sd2 - n3_d1;",
-    "            acc1 <= 8'sd0 - (n0_d1 <<< 1);",
+    "        acc0 <= 8'sd2 - n3_d1;",
+    "        acc1 <= 8'sd0 - (n0_d1 <<< 1);",
     "    wire signed [6:0] q0 = acc0[7:1];",
-    "            y[3:0] <= (q0 > 7'sd15) ? 4'hf : (q0 < 7'sd0) ? 4'h0 : q0[3:0];",
-    "            y[7:4] <= (q1 > 7'sd15) ? 4'hf : (q1 < 7'sd0) ? 4'h0 : q1[3:0];",
+    "        y[3:0] <= (q0 > 7'sd15) ? 4'hf : (q0 < 7'sd0) ? 4'h0 : q0[3:0];",
+    "        y[7:4] <= (q1 > 7'sd15) ? 4'hf : (q1 < 7'sd0) ? 4'h0 : q1[3:0];",
 ]
 
 
@@ -285,7 +285,7 @@ def test_golden_tiny_design():
     layer = make_layer([[2, 3], [-2, 0]], [1, -1], block=(2, 1), w_bits=3, w_frac=0,
                        output=QType(4, -1, False), relu=True, name="fc0")
     files = render_verilog(make_plan(make_net([layer], QType(4, 0, False), name="tiny")))
-    assert sorted(files) == [SKID_FILE, "tiny_layer0.v", "tiny_top.v"]
+    assert sorted(files) == [FIFO_FILE, "tiny_layer0.v", "tiny_top.v"]
     layer_lines = files["tiny_layer0.v"].splitlines()
     for line in GOLDEN_LAYER_LINES:
         assert line in layer_lines, line

@@ -2,7 +2,7 @@
 
 All widths and every arithmetic decision come from the plan; this module only names things
 (``VerilogNames``) and hands structured data (the pipelined adder graphs) to the templates
-under ``templates/verilog/``. One file per layer, the top, and the shared skid buffer: a few
+under ``templates/verilog/``. One file per layer, the top, and the shared output FIFO: a few
 files whatever the network's size.
 """
 
@@ -16,7 +16,7 @@ from ..templating import render as render_template
 from . import RenderedDesign, provenance
 
 BACKEND = "verilog"
-SKID_FILE = "hlsgen_axis_skid.v"
+FIFO_FILE = "hlsgen_axis_fifo.v"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def render_files(schedule: UnrolledSchedule) -> dict[str, str]:
     """Every RTL file of the design, by file name."""
     names = VerilogNames(schedule.plan.name)
     common = {"header": provenance(schedule), "names": names}
-    files = {SKID_FILE: render_template("verilog/hlsgen_axis_skid.v.j2", **common)}
+    files = {FIFO_FILE: render_template("verilog/hlsgen_axis_fifo.v.j2", **common)}
     for layer in schedule.layers:
         files[names.layer_file(layer.plan.index)] = render_template(
             "verilog/layer.v.j2", layer=layer, lp=layer.plan,

@@ -1,12 +1,15 @@
 """The unrolled (latency-optimized) architecture: every layer is its shared adder graph
 (``hlsgen/addergraph.py``) with the weights as constants, pruned blocks are no hardware, and
-the whole network is one stall-all pipeline taking one input vector per clock (II = 1).
+the whole network is one free-running pipeline taking one input vector per clock (II = 1).
 
 Per layer: the adder graph cut into stages of ``levels_per_stage`` adder levels, each stage
 ending in registers (a value needed later is carried by a chain of delay registers, so every
 path through the layer has the same latency); then the row accumulators (``bias + rounding
-constant +- row sum``, one register); then the requantize/ReLU/saturate register. The output
-skid buffer adds one more. A layer's latency is ``stages + 2``.
+constant +- row sum``, one register); then the requantize/ReLU/saturate register. A layer's
+latency is ``stages + 2``. No register has a clock enable (a stall-all enable fans out to
+every register and limits the clock): backpressure is absorbed by an output FIFO deep
+enough for every result in flight, and an input is accepted only while one is free
+(credits). The FIFO adds one cycle.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..layerplan import LayerPlan
 from ..plan import DesignPlan
 
 LEVELS_PER_STAGE = 2  # adder levels between pipeline registers (the clock-rate knob)
-OUTPUT_LATENCY = 1    # the output skid buffer's register
+OUTPUT_LATENCY = 1    # the output FIFO's write
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,20 @@ class UnrolledSchedule:
 
     @property
     def pipeline_depth(self) -> int:
-        """Registered datapath stages between the input and the output skid buffer."""
+        """Registered datapath stages between the input and the output FIFO."""
         return sum(layer.latency for layer in self.layers)
 
     @property
     def latency(self) -> int:
         """Cycles from an accepted input beat to its result on the output (no stalls)."""
         return self.pipeline_depth + OUTPUT_LATENCY
+
+    @property
+    def fifo_address_bits(self) -> int:
+        """The output FIFO holds ``2**bits >= pipeline_depth + 2`` results: every result in
+        flight (``pipeline_depth + 1`` at full rate) and one more, so a sink that is always
+        ready never throttles the input."""
+        return max(1, (self.pipeline_depth + 1).bit_length())
 
 
 def _stage_layer(lp: LayerPlan, levels_per_stage: int) -> UnrolledLayer:
