@@ -1,4 +1,4 @@
-"""Benchmark: hlsgen's and da4ml 0.6's hardware for the same digits MLP, through the same Yosys flow.
+"""Benchmark: hlsgen vs da4ml 0.6 hardware for the same digits MLP, through one Yosys flow.
 
     PYTHONPATH=. .venv/bin/python benchmarks/hardware.py [--pnr] [--latency-cutoff 8]
 

@@ -43,8 +43,9 @@ def read_design(design_dir: Path) -> DesignSources:
         raise SynthError(f"{design_dir} has no design.json; {fix}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SynthError(f"cannot read {manifest}: {exc}; {fix}") from None
-    top, sources = doc.get("top") if isinstance(doc, dict) else None, \
-        doc.get("sources") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise SynthError(f"{manifest} is not a JSON object; {fix}")
+    top, sources = doc.get("top"), doc.get("sources")
     if not isinstance(top, str) or not top.isidentifier():
         raise SynthError(f"{manifest} has no valid \"top\" module name; {fix}")
     if not isinstance(sources, list) or not sources or \
