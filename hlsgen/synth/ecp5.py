@@ -150,8 +150,9 @@ def place_and_route(folder: Path, p: Ecp5Part, *, package: str, speed: int, freq
             if (folder / LOG_FILE).is_file() else done.stderr
         full = _NO_BELS.search(log_text)
         if full:
-            bigger = [q.name for q in PARTS if q.comb > p.comb]
-            fix = f"try {bigger[0]}" if bigger else "no larger ECP5 exists"
+            bigger = [q for q in PARTS if q.comb > p.comb]
+            fix = f"use device {bigger[0].key!r} ({bigger[0].name})" if bigger else \
+                "no larger ECP5 exists"
             raise SynthError(f"the design does not fit {p.name}: nextpnr ran out of "
                              f"{full.group(1)} sites; {fix} (log: {folder / LOG_FILE})")
         raise ToolError(f"nextpnr-ecp5 failed with exit status {done.returncode} in {folder}: "

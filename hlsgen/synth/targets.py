@@ -1,13 +1,13 @@
 """The synthesis targets: which Yosys command each runs and how its cells are counted.
 
-| target       | Yosys command                                             | LUT    | carry  | FF         | DSP        | BRAM           |
-|--------------|-----------------------------------------------------------|--------|--------|------------|------------|----------------|
-| `ecp5`       | `synth_ecp5 -top TOP -json netlist.json`                  | LUT4   | CCU2C  | TRELLIS_FF | MULT18X18D | DP16KD         |
-| `ecp5_nodsp` | `synth_ecp5 -top TOP -nodsp -json netlist.json`           | LUT4   | CCU2C  | TRELLIS_FF | (none)     | DP16KD         |
-| `xilinx`     | `synth_xilinx -family xc7 -top TOP -flatten -noiopad -noclkbuf` | LUT1-6 | CARRY4 | FD*E   | DSP48E1    | RAMB18E1/36E1  |
+- ``ecp5``: ``synth_ecp5 -top TOP -json netlist.json``; LUT4, CCU2C, TRELLIS_FF,
+  MULT18X18D, DP16KD.
+- ``ecp5_nodsp``: the same with ``-nodsp``: every multiply in LUTs and carry cells.
+- ``xilinx``: ``synth_xilinx -family xc7 -top TOP -flatten -noiopad -noclkbuf``; LUT1-6,
+  CARRY4, FD*E, DSP48E1, RAMB18E1/RAMB36E1.
 
-ECP5 designs are compared in LUT-equivalents, ``lut_eq = lut + 2 * carry`` (a CCU2C occupies
-the two LUT4s of a slice half). The Xilinx run is out of context (no I/O or clock buffers).
+ECP5 designs are compared in LUT-equivalents, ``lut_eq = lut + 2 * carry`` (a CCU2C takes
+both LUT4 sites of a slice). The Xilinx run is out of context (no I/O or clock buffers).
 """
 
 from __future__ import annotations
