@@ -120,12 +120,10 @@ def test_yosys_error_is_one_line_with_the_log(tmp_path, synth_tools):
 
 @pytest.fixture(scope="module")
 def tiny_design(tmp_path_factory):
-    """A random 6-4-3 network, blocks 2x2, saved as an artifact and generated.
-
-    (6-5-3 would leave a one-input block, which today's generator connects as ``.x({a})``;
-    Yosys 0.70 aborts on that — see DESIGN.md "Hardware quality facts".)"""
+    """A random 6-5-3 network, blocks 2x2 (one block is one input wide: the generator once
+    connected it as ``.x({a})``, on which Yosys 0.70 aborts), saved and generated."""
     root = tmp_path_factory.mktemp("tiny")
-    net = random_network(np.random.default_rng(4), [6, 4, 3], (2, 2))
+    net = random_network(np.random.default_rng(4), [6, 5, 3], (2, 2))
     path = artifact.save(net, root / "tiny.json")
     generate(artifact.load(path), root / "design")
     return root / "design"
