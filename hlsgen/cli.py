@@ -240,15 +240,20 @@ def _report(schedule: Schedule, net: artifact.Network, sim: dict[str, Any] | Non
     return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms, synth=synth)
 
 
+def _read_results(path: Path, what: str, redo: str) -> Any:
+    """A JSON results file, or a FlowError naming the file and the fix."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlowError(f"{path}: no such {what} results; {redo}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FlowError(f"{path}: not readable {what} results ({exc}); {redo}") from None
+
+
 def _read_sim(path: Path, net: artifact.Network, artifact_path: str) -> dict[str, Any]:
     """A sim.json of this artifact, or a FlowError naming the file and the fix."""
     redo = f"rerun `hlsgen simulate {artifact_path} --design DESIGN --out {path}`"
-    try:
-        sim = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlowError(f"{path}: no such simulation results; {redo}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FlowError(f"{path}: not readable simulation results ({exc}); {redo}") from None
+    sim = _read_results(path, "simulation", redo)
     if not isinstance(sim, dict) or not isinstance(sim.get("rtl_vectors"), int):
         raise FlowError(f"{path}: not a sim.json from `hlsgen simulate` (no rtl_vectors); {redo}")
     made_from = sim.get("artifact_sha256")
@@ -296,12 +301,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def _read_synth(path: Path, net: artifact.Network) -> dict[str, Any]:
     """The ``synth`` results of a synth.json made from this artifact's design."""
     redo = f"rerun `hlsgen synth --design DESIGN --out {path.parent}`"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlowError(f"{path}: no such synthesis results; {redo}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FlowError(f"{path}: not readable synthesis results ({exc}); {redo}") from None
+    doc = _read_results(path, "synthesis", redo)
     if not isinstance(doc, dict) or not isinstance(doc.get("synth"), dict):
         raise FlowError(f"{path}: not a synth.json from `hlsgen synth`; {redo}")
     if doc.get("artifact_sha256") != artifact.digest(net):

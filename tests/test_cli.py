@@ -312,6 +312,11 @@ BAD = [
         "input"),
     Bad("report-corrupt-artifact", "report {corrupt} --out {root}/report.json", *CORRUPT_ART,
         "input"),
+    Bad("report-missing-synth", "report {art} --synth {missing} --out {root}/report.json",
+        "no such synthesis results", "rerun `hlsgen synth", "input"),
+    Bad("report-synth-of-another-artifact", "report {art} --synth {other_sim} --out "
+        "{root}/report.json", "not a synth.json from `hlsgen synth`", "rerun `hlsgen synth",
+        "input"),
     Bad("report-missing-sim", "report {art} --sim {missing} --out {root}/report.json",
         "no such simulation results", "rerun `hlsgen simulate", "input"),
     Bad("report-corrupt-sim", "report {art} --sim {bad_sim} --out {root}/report.json",
