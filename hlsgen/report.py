@@ -34,7 +34,7 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
              "blocks": {k: l.blocks.get(k, 0) for k in ("pruned", "unified", "dense")},
              "block_multipliers": l.block_multipliers,
              "dense_multipliers": l.dense_multipliers,
-             "adders": s.graph.adders + sum(r.root is not None for r in s.rows),
+             "adders": s.adder_count,
              "pipeline_stages": s.stages, "latency_cycles": s.latency,
              "weight_bits": l.weight_bits, "dense_weight_bits": l.dense_weight_bits,
              "acc_width": l.acc_width, "shift": l.shift}

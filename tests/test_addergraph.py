@@ -117,4 +117,5 @@ def test_report_counts_adders_of_graph_and_rows():
                        w_bits=4, w_frac=1, output=QType(4, 0, False), relu=True)
     schedule = make_schedule(make_plan(make_net([layer], QType(4, 0, False))))
     graph = schedule.layers[0].graph
-    assert schedule.adders == graph.adders + 2 and schedule.multipliers == 0
+    assert schedule.datapath_adders == graph.adders + 2 and schedule.multipliers == 0
+    assert schedule.adders == schedule.datapath_adders + 4     # FIFO pointers, credit count

@@ -22,6 +22,7 @@ from ..plan import DesignPlan
 
 LEVELS_PER_STAGE = 2  # adder levels between pipeline registers (the clock-rate knob)
 OUTPUT_LATENCY = 1    # the output FIFO's write
+CONTROL_ADDERS = 4    # the FIFO's write and read pointers, the credit count's add and subtract
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class UnrolledLayer:
     def latency(self) -> int:
         return self.stages + 2  # + row accumulators + requantize
 
+    @property
+    def adder_count(self) -> int:
+        """The graph's adders plus one constant add per row that has a sum."""
+        return self.graph.adders + sum(r.root is not None for r in self.rows)
+
 
 @dataclass(frozen=True)
 class UnrolledSchedule:
@@ -91,11 +97,16 @@ class UnrolledSchedule:
     initiation_interval: int = 1
 
     @property
-    def adders(self) -> int:
+    def datapath_adders(self) -> int:
         """Two-input adders and subtractors of the datapath: the graphs' nodes plus one
         constant add per row that has a sum."""
-        return sum(layer.graph.adders + sum(r.root is not None for r in layer.rows)
-                   for layer in self.layers)
+        return sum(layer.adder_count for layer in self.layers)
+
+    @property
+    def adders(self) -> int:
+        """Every adder and subtractor the RTL contains: the datapath's and the stream
+        control's (output FIFO pointers, credit count)."""
+        return self.datapath_adders + CONTROL_ADDERS
 
     @property
     def multipliers(self) -> int:
