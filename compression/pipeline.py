@@ -78,9 +78,13 @@ class CompressConfig:
     rho_growth: float = 1.05     # ... multiplied by this after every ADMM epoch ...
     rho_max: float = 1.0         # ... up to this cap
     admm_optimizer: str = "sgd"  # ADMM W-step: "sgd" (momentum 0.9) or "adam"
-    admm_lr: float = 0.05
+    # The two learning rates below were chosen by a seed sweep (seeds 0-9, 2-core AMD EPYC):
+    # with 0.05 / 3e-3 the integer accuracy scattered 1.7 points around the dense model's
+    # depending on rounding-level differences of the training trajectory (0.972 on this
+    # machine for seed 0); with 0.4 / 0.01 8 of 10 seeds land within 1 point of it.
+    admm_lr: float = 0.4
     admm_reset_optimizer: bool = False  # clear optimizer state after each Z/U step
-    finetune_lr: float = 3e-3    # Adam, cosine-annealed to 0 over the fine-tuning epochs
+    finetune_lr: float = 0.01    # Adam, cosine-annealed to 0 over the fine-tuning epochs
     batch_size: int = 64
     label_smoothing: float = 0.1  # cross-entropy label smoothing (every phase)
     act_percentile: float = 99.9  # hidden activation ranges cover this percentile
