@@ -4,7 +4,8 @@ computes, in one place.
 A weight matrix ``[out, in]`` is tiled by a block shape ``(br, bc)``; every block is pruned,
 unified (one shared magnitude, per-weight signs) or dense. A kept block becomes a
 :class:`BlockPlan`: its constants and the widths its arithmetic needs. Every architecture
-builds on these (the unrolled one gives each block its own PE; a folded one walks them).
+builds on these (the unrolled one builds every block into its layer's shared adder graph;
+a folded one will walk them, one block per clock).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Architectures: each is one schedule built on the neutral plan.
 
-``unrolled`` (latency): one PE per kept block, one input vector per clock. A new
+``unrolled`` (latency): each layer one shared adder graph, one input vector per clock. A new
 architecture (``folded``: P PEs walking ROMs of kept blocks) is a new module here and one
 entry in ``ARCHITECTURES``.
 """
