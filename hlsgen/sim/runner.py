@@ -121,8 +121,11 @@ def _pinned_runner(simulator: str, tools: tuple[Tool, ...]):
             verilate, make, *rest = cmds
             verilate = [a for a in verilate if a != "--public-flat-rw"] + [str(control)]
             # the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-            # split (precompiled-header) build; give make the flag it lacks
-            return [verilate, [*make, "CFG_CXXFLAGS_PCH_I=-include"], *rest]
+            # split (precompiled-header) build; give make the flag it lacks (g++'s spelling:
+            # the wheel's make uses the system g++)
+            if tools[0].source == "wheel":
+                make = [*make, "CFG_CXXFLAGS_PCH_I=-include"]
+            return [verilate, make, *rest]
 
     return Pinned()
 
