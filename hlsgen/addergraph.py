@@ -124,12 +124,11 @@ class AdderGraph:
 class _Builder:
     """Builds nodes with memoization: an identical adder is never built twice."""
 
-    def __init__(self, in_q: QType, in_features: int) -> None:
+    def __init__(self, in_q: QType) -> None:
         self.nodes: list[Node] = []
         self.memo: dict[tuple[int, int, int, int], int] = {}
         self.inputs: dict[int, int] = {}
         self.in_q = in_q
-        self.in_features = in_features
         self.sums: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         self.forms: list[dict[int, int]] = []  # each node as {input column: coefficient}
 
@@ -204,7 +203,7 @@ class _Builder:
 
 def build_adder_graph(layer: LayerPlan) -> AdderGraph:
     """The shared, multiplier-free adder graph of a planned layer's kept blocks."""
-    b = _Builder(layer.in_type, layer.in_features)
+    b = _Builder(layer.in_type)
     terms: list[list[tuple[int, int, int]]] = [[] for _ in range(layer.out_features)]
     for blk in layer.kept_blocks:
         for local, row in enumerate(blk.rows):
