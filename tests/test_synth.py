@@ -316,6 +316,22 @@ def test_part_choice():
     assert shortfall(PARTS[2], _counts(60000)) is None
 
 
+def test_auto_part_leaves_room_to_place():
+    # fits the 25F (under 80% of its LUT sites, every flip-flop has a site) but fills 74% of
+    # its flip-flops: auto moves to the 45F, where placement finishes
+    counts = _counts(16528, ff=17923)
+    assert shortfall(PARTS[0], counts) is None
+    chosen, note = choose_part("auto", counts)
+    assert chosen == PARTS[1]
+    assert note == "LFE5U-45F, the smallest LFE5U that fits at most 70% full"
+    assert choose_part("auto", _counts(17000))[0] == PARTS[0]      # 70.0% of 24288
+    assert choose_part("auto", _counts(17002))[0] == PARTS[1]
+    # nothing roomy: the smallest part it fits at all
+    chosen, note = choose_part("auto", _counts(66000))
+    assert chosen == PARTS[2] and note == "LFE5U-85F, the smallest LFE5U that fits"
+    assert choose_part("25k", counts)[0] == PARTS[0]                # a named part that fits
+
+
 def test_nextpnr_command_line():
     assert nextpnr_args(PARTS[2], package="CABGA381", speed=6, freq_mhz=150.0, seed=1) == [
         "--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context", "--freq", "150",

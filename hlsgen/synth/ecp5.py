@@ -51,6 +51,10 @@ DEVICES = ("auto", *(p.key for p in PARTS))
 # nextpnr adds feed-through LUTs for flip-flops and cannot pack every slice; a design whose
 # synthesis LUT-equivalents exceed this share of a part's LUT sites is not tried on it.
 COMB_FILL = 0.8
+# Near full, placement slows by an order of magnitude (a 16.5k LUT-eq, 17.9k FF design did not
+# finish placing on the 24k-site LFE5U-25F in 25 minutes; it places in minutes on the 45F), so
+# ``--device auto`` picks the smallest part whose LUT sites and flip-flops are at most this full.
+AUTO_FILL = 0.7
 
 
 def part(device: str) -> Ecp5Part:
@@ -76,8 +80,17 @@ def shortfall(p: Ecp5Part, counts: Mapping[str, int]) -> str | None:
     return None
 
 
+def roomy(p: Ecp5Part, counts: Mapping[str, int]) -> bool:
+    """Whether the design fills at most ``AUTO_FILL`` of the part's LUT and flip-flop sites."""
+    need_comb = counts["lut_eq"] + 2 * counts.get("lutram", 0)
+    return need_comb <= AUTO_FILL * p.comb and counts["ff"] <= AUTO_FILL * p.ff
+
+
 def smallest_fit(counts: Mapping[str, int]) -> Ecp5Part | None:
-    return next((p for p in PARTS if shortfall(p, counts) is None), None)
+    """The smallest part the design fits with room to place (``AUTO_FILL``), else the smallest
+    it fits at all."""
+    fits = [p for p in PARTS if shortfall(p, counts) is None]
+    return next((p for p in fits if roomy(p, counts)), fits[0] if fits else None)
 
 
 def choose_part(device: str, counts: Mapping[str, int]) -> tuple[Ecp5Part | None, str]:
@@ -87,7 +100,8 @@ def choose_part(device: str, counts: Mapping[str, int]) -> tuple[Ecp5Part | None
     if device == "auto":
         chosen = smallest_fit(counts)
         if chosen is not None:
-            return chosen, f"{chosen.name}, the smallest LFE5U that fits"
+            return chosen, (f"{chosen.name}, the smallest LFE5U that fits"
+                            + (f" at most {AUTO_FILL:.0%} full" if roomy(chosen, counts) else ""))
         return None, (f"too big for the largest ECP5, {PARTS[-1].name}: "
                       f"{shortfall(PARTS[-1], counts)}")
     asked = part(device)
