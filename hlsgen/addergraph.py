@@ -21,6 +21,13 @@ linear form ``sum_c k_c * x_c`` of the inputs (tracked exactly), whose range ove
 the layer's input type is exact, so nothing ever wraps and no bit is wasted. A sum can be
 narrower than an operand (``3x = 4x - x``); the operand's low bits then hold all it needs.
 
+With a DSP policy other than ``never`` (``--dsp``), a product whose odd constant would cost
+adders may instead be one multiplier node ``node * c`` (``c`` odd, the power of two stays a
+shift), built once per (node, constant) and shared by every row that scales the same value by
+the same factor: ``always`` makes every such product (odd part above 1) a multiplier,
+``auto`` only those whose CSD form needs at least ``AUTO_MIN_DIGITS`` nonzero digits (two or
+more adders). A power of two is never a multiplier.
+
 The graph is arithmetic only (no HDL, no architecture); the unrolled schedule pipelines it
 and the backends render it. :meth:`AdderGraph.evaluate` runs it on integers so tests can hold
 it against the reference numerics.
@@ -54,9 +61,25 @@ def csd_digits(value: int) -> tuple[tuple[int, int], ...]:
     return tuple(digits)
 
 
+DSP_POLICIES = ("never", "auto", "always")
+AUTO_MIN_DIGITS = 3  # ``auto``: a constant of this many CSD digits (2+ adders) gets a multiplier
+MUL_LEVELS = 2       # a multiplier's delay counted in adder levels (for pipeline cuts)
+
+
+def wants_multiplier(odd: int, policy: str) -> bool:
+    """Whether policy ``policy`` realizes a product by the odd constant ``odd`` with a
+    multiplier (True) or with shift-and-add in CSD form (False)."""
+    if policy not in DSP_POLICIES:
+        raise ValueError(f"unknown DSP policy {policy!r}; choose one of {', '.join(DSP_POLICIES)}")
+    if odd <= 1 or policy == "never":
+        return False
+    return policy == "always" or len(csd_digits(odd)) >= AUTO_MIN_DIGITS
+
+
 @dataclass(frozen=True)
 class Node:
-    """``value = a + sign * (b << shift)``, or input ``col`` when ``a`` is None.
+    """``value = a + sign * (b << shift)``; input ``col`` when ``a`` is None; or, when
+    ``const`` is nonzero, the multiplier ``value = a * const`` (``b`` None).
 
     ``lo``/``hi`` is the exact value range, ``width`` the signed width that holds it,
     ``level`` the number of adders on the longest path from an input."""
@@ -71,10 +94,19 @@ class Node:
     hi: int
     width: int
     level: int
+    const: int = 0
 
     @property
     def is_input(self) -> bool:
         return self.a is None
+
+    @property
+    def is_multiplier(self) -> bool:
+        return self.const != 0
+
+    @property
+    def is_adder(self) -> bool:
+        return self.a is not None and not self.const
 
 
 @dataclass(frozen=True)
@@ -96,7 +128,11 @@ class AdderGraph:
 
     @property
     def adders(self) -> int:
-        return sum(1 for n in self.nodes if not n.is_input)
+        return sum(1 for n in self.nodes if n.is_adder)
+
+    @property
+    def multipliers(self) -> int:
+        return sum(1 for n in self.nodes if n.is_multiplier)
 
     @property
     def depth(self) -> int:
@@ -109,6 +145,8 @@ class AdderGraph:
         for n in self.nodes:
             if n.is_input:
                 vals.append(x[:, n.col])
+            elif n.is_multiplier:
+                vals.append(vals[n.a] * n.const)
             else:
                 vals.append(vals[n.a] + n.sign * (vals[n.b] << n.shift))
         return vals
@@ -124,13 +162,16 @@ class AdderGraph:
 class _Builder:
     """Builds nodes with memoization: an identical adder is never built twice."""
 
-    def __init__(self, in_q: QType) -> None:
+    def __init__(self, in_q: QType, dsp: str = "never") -> None:
+        wants_multiplier(3, dsp)  # validates the policy
+        self.dsp = dsp
         self.nodes: list[Node] = []
         self.memo: dict[tuple[int, int, int, int], int] = {}
         self.inputs: dict[int, int] = {}
         self.in_q = in_q
         self.sums: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         self.forms: list[dict[int, int]] = []  # each node as {input column: coefficient}
+        self.muls: dict[tuple[int, int], int] = {}
 
     def input(self, col: int) -> int:
         if col not in self.inputs:
@@ -163,6 +204,30 @@ class _Builder:
                                             signed_width(lo, hi), max(na.level, nb.level) + 1),
                                        form)
         return self.memo[key]
+
+    def multiplier(self, a: int, const: int) -> int:
+        """``a * const`` as one multiplier node, built once per (node, constant)."""
+        key = (a, const)
+        if key not in self.muls:
+            form = {col: k * const for col, k in self.forms[a].items()}
+            lo, hi = self._range(form)
+            self.muls[key] = self._add(Node(len(self.nodes), a, None, 0, 1, None, lo, hi,
+                                            signed_width(lo, hi),
+                                            self.nodes[a].level + MUL_LEVELS, const), form)
+        return self.muls[key]
+
+    def scaled(self, node: int, sign: int, value: int) -> list[tuple[int, int, int]]:
+        """Row terms ``(node, shift, sign)`` of ``sign * value * node``: one term per CSD digit
+        (shift-and-add), or a shared multiplier of the odd part when the DSP policy wants one."""
+        if value == 0:
+            return []
+        mag = abs(value)
+        shift = (mag & -mag).bit_length() - 1
+        odd = mag >> shift
+        s = sign if value > 0 else -sign
+        if wants_multiplier(odd, self.dsp):
+            return [(self.multiplier(node, odd), shift, s)]
+        return [(node, k, s * d) for k, d in csd_digits(mag)]
 
     def signed_sum(self, cols: tuple[int, ...], signs: tuple[int, ...]) -> tuple[int, int]:
         """``sum(signs[i] * x[cols[i]])`` as ``(node, global sign)``; the node's own pattern
@@ -201,19 +266,21 @@ class _Builder:
         return RowSum(n, s, g)
 
 
-def build_adder_graph(layer: LayerPlan) -> AdderGraph:
-    """The shared, multiplier-free adder graph of a planned layer's kept blocks."""
-    b = _Builder(layer.in_type)
+def build_adder_graph(layer: LayerPlan, dsp: str = "never") -> AdderGraph:
+    """The shared adder graph of a planned layer's kept blocks: multiplier-free under the DSP
+    policy ``never`` (the default), with multiplier nodes where ``auto``/``always`` want
+    them."""
+    b = _Builder(layer.in_type, dsp)
     terms: list[list[tuple[int, int, int]]] = [[] for _ in range(layer.out_features)]
     for blk in layer.kept_blocks:
         for local, row in enumerate(blk.rows):
             coeffs = blk.coeffs[local]
             if blk.kind is BlockKind.UNIFIED:
                 node, g = b.signed_sum(blk.cols, tuple(1 if c > 0 else -1 for c in coeffs))
-                terms[row] += [(node, k, g * d) for k, d in csd_digits(blk.magnitude)]
+                terms[row] += b.scaled(node, g, blk.magnitude)
             else:
                 for col, w in zip(blk.cols, coeffs):
                     if w:
-                        terms[row] += [(b.input(col), k, d) for k, d in csd_digits(w)]
+                        terms[row] += b.scaled(b.input(col), 1, int(w))
     rows = tuple(b.row_sum(t) for t in terms)
     return AdderGraph(tuple(b.nodes), rows)

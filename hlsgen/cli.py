@@ -25,6 +25,7 @@ from .plan import make_plan
 from .manifest import DesignManifest
 from .report import build_report, dumps as report_dumps, summary_table, synth_table
 from .rom import ROM_FORMATS, RomError
+from .addergraph import DSP_POLICIES
 from .schedules import ARCHITECTURES, Schedule, ScheduleOptions, make_schedule
 from .sim.runner import SIMULATORS, SimConfig, default_build_dir
 from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
@@ -152,7 +153,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def _schedule_options(args: argparse.Namespace) -> ScheduleOptions:
     if args.levels_per_stage < 1:
         raise ValueError(f"--levels-per-stage must be >= 1, got {args.levels_per_stage}")
-    return ScheduleOptions(levels_per_stage=args.levels_per_stage)
+    return ScheduleOptions(levels_per_stage=args.levels_per_stage, dsp=args.dsp)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -456,6 +457,17 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    "DESIGN.sim_build/SIMULATOR beside the design folder)")
 
 
+def _add_schedule_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
+    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
+                   help="adder levels between pipeline registers (default %(default)s; fewer: "
+                   "higher clock, more latency and registers)")
+    p.add_argument("--dsp", choices=DSP_POLICIES, default=ScheduleOptions().dsp,
+                   help="constant multipliers: 'never' (default: shift-and-add, no DSP), "
+                   "'auto' (a multiplier where the constant needs 3+ signed digits), 'always' "
+                   "(every constant that is not a power of two)")
+
+
 def _targets(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     bad = [t for t in names if t not in TARGETS]
@@ -491,10 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--report", help="report path (default: OUT/report.json)")
     p.add_argument("--artifact", help="start from this artifact instead of compressing")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
-    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
-                   help="adder levels between pipeline registers (default %(default)s; fewer: "
-                   "higher clock, more latency and registers)")
+    _add_schedule_args(p)
     _add_compress_args(p)
     _add_sim_args(p)
     p.add_argument("--synth", action="store_true", help="also synthesize the design "
@@ -510,10 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate Verilog from an artifact")
     p.add_argument("artifact", help="compressed network (artifact.json)")
     p.add_argument("--out", required=True, help="design folder to (re)create")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
-    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
-                   help="adder levels between pipeline registers (default %(default)s; fewer: "
-                   "higher clock, more latency and registers)")
+    _add_schedule_args(p)
     p.add_argument("--backend", choices=BACKENDS, default="verilog")
     p.set_defaults(func=cmd_generate)
 
@@ -544,10 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim", help="sim.json from `hlsgen simulate` to include")
     p.add_argument("--synth", help="synth.json from `hlsgen synth` to include")
     p.add_argument("--out", default="report.json", help="report path (default: report.json)")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="unrolled")
-    p.add_argument("--levels-per-stage", type=int, default=ScheduleOptions().levels_per_stage,
-                   help="adder levels between pipeline registers (default %(default)s; fewer: "
-                   "higher clock, more latency and registers)")
+    _add_schedule_args(p)
     p.set_defaults(func=cmd_report)
     return parser
 

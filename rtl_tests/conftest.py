@@ -14,6 +14,7 @@ import pytest
 from hlsgen import numerics
 from hlsgen.artifact import Network
 from hlsgen.generate import generate
+from hlsgen.schedules import ScheduleOptions
 from hlsgen.sim.runner import SimConfig, compare, simulate
 from hlsgen.sim.toolchain import SimulatorError, find_simulator, require_cocotb
 
@@ -43,9 +44,10 @@ def each_simulator(request) -> str:
 
 
 def check_design(net: Network, inputs: np.ndarray, workdir: Path,
-                 config: SimConfig = SimConfig(), simulator: str = "verilator") -> None:
+                 config: SimConfig = SimConfig(), simulator: str = "verilator",
+                 options: ScheduleOptions = ScheduleOptions()) -> None:
     """Generate ``net``, stream ``inputs`` through it, require every bit to match."""
-    generate(net, workdir / "design")
+    generate(net, workdir / "design", options=options)
     result = simulate(workdir / "design", inputs, config, workdir / "build", simulator)
     assert result.simulator == simulator
     expected = numerics.forward(net, inputs)

@@ -53,3 +53,17 @@ def test_full_throughput_without_stalls(tmp_path, simulator) -> None:
     result = simulate(tmp_path / "design", x, SimConfig(stall_in=0, stall_out=0),
                       tmp_path / "build")
     assert result.cycles == len(x) + schedule.latency
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("dsp", ["auto", "always"])
+@pytest.mark.parametrize("case", ["4x4-mixed", "2x4-all-dense", "16bit-wide"])
+def test_dsp_multipliers_bit_exact(case: str, dsp: str, tmp_path, each_simulator) -> None:
+    """Under ``--dsp auto|always`` constant multipliers replace shift-and-add; still exact."""
+    from hlsgen.schedules import ScheduleOptions
+
+    sizes, block, probs, w_bits, a_bits, signed = CASES[case]
+    rng = np.random.default_rng(100 + sorted(CASES).index(case))
+    net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed)
+    check_design(net, random_inputs(rng, net, 64), tmp_path, SimConfig(seed=3), each_simulator,
+                 ScheduleOptions(dsp=dsp))

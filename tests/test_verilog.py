@@ -23,7 +23,7 @@ from hlsgen.backends.verilog import FIFO_FILE, VerilogNames, render_files
 from hlsgen.generate import generate
 from hlsgen.output import OutputError, atomic_write_text, write_tree
 from hlsgen.plan import make_plan
-from hlsgen.schedules import make_schedule
+from hlsgen.schedules import ScheduleOptions, make_schedule
 from hlsgen.sim.toolchain import SimulatorError, find_verilator
 from hlsgen.templating import environment, template_dir, v_bits, v_lit, v_resize, \
     v_sext
@@ -70,8 +70,13 @@ def lint(tool, files: dict[str, str], top: str, workdir: Path) -> subprocess.Com
 
 
 def assert_lint_clean(tool, net, workdir: Path) -> None:
+    assert_lint_clean_options(tool, net, workdir, ScheduleOptions())
+
+
+def assert_lint_clean_options(tool, net, workdir: Path, options) -> None:
     plan = make_plan(net)
-    result = lint(tool, render_verilog(plan), top_module(plan), workdir)
+    files = render_files(make_schedule(plan, options=options))
+    result = lint(tool, files, top_module(plan), workdir)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("%")]
     assert result.returncode == 0 and not warnings, "\n".join(warnings[:20])
     assert "%Warning" not in result.stderr and "%Error" not in result.stderr

@@ -19,11 +19,12 @@ class ScheduleOptions:
     """The knobs of the architectures (each uses those that concern it)."""
 
     levels_per_stage: int = LEVELS_PER_STAGE  # adder levels between pipeline registers
+    dsp: str = "never"  # constant multipliers: never (shift-and-add), auto, always
 
 
 Schedule = Union[UnrolledSchedule]
 ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
-    "unrolled": lambda plan, o: schedule_unrolled(plan, o.levels_per_stage),
+    "unrolled": lambda plan, o: schedule_unrolled(plan, o.levels_per_stage, o.dsp),
 }
 
 

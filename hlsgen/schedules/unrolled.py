@@ -36,12 +36,13 @@ class Operand:
 
 @dataclass(frozen=True)
 class StagedNode:
-    """An adder of the graph in its pipeline stage, with its operands' delays."""
+    """An adder (or, under a DSP policy, a constant multiplier: ``b`` None) of the graph in its
+    pipeline stage, with its operands' delays."""
 
     node: Node
     stage: int
     a: Operand
-    b: Operand
+    b: Operand | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class UnrolledLayer:
         """The graph's adders plus one constant add per row that has a sum."""
         return self.graph.adders + sum(r.root is not None for r in self.rows)
 
+    @property
+    def multiplier_count(self) -> int:
+        """Constant multipliers (none unless the DSP policy asks for them)."""
+        return self.graph.multipliers
+
 
 @dataclass(frozen=True)
 class UnrolledSchedule:
@@ -93,6 +99,7 @@ class UnrolledSchedule:
     plan: DesignPlan
     layers: tuple[UnrolledLayer, ...]
     levels_per_stage: int = LEVELS_PER_STAGE
+    dsp: str = "never"
     arch: str = "unrolled"
     initiation_interval: int = 1
 
@@ -110,8 +117,9 @@ class UnrolledSchedule:
 
     @property
     def multipliers(self) -> int:
-        """Multipliers in the datapath: none (constants are shift-and-add)."""
-        return 0
+        """Multipliers in the datapath: none under the default DSP policy ``never`` (constants
+        are shift-and-add); else the graphs' constant multipliers."""
+        return sum(layer.multiplier_count for layer in self.layers)
 
     @property
     def pipeline_depth(self) -> int:
@@ -131,8 +139,8 @@ class UnrolledSchedule:
         return max(1, (self.pipeline_depth + 1).bit_length())
 
 
-def _stage_layer(lp: LayerPlan, levels_per_stage: int) -> UnrolledLayer:
-    graph = build_adder_graph(lp)
+def _stage_layer(lp: LayerPlan, levels_per_stage: int, dsp: str) -> UnrolledLayer:
+    graph = build_adder_graph(lp, dsp)
     birth = [0 if n.is_input else (n.level - 1) // levels_per_stage for n in graph.nodes]
     stages = max((b + 1 for n, b in zip(graph.nodes, birth) if not n.is_input), default=0)
     need = [0] * len(graph.nodes)
@@ -143,7 +151,7 @@ def _stage_layer(lp: LayerPlan, levels_per_stage: int) -> UnrolledLayer:
         return Operand(u, delay, graph.nodes[u].width)
 
     adders = tuple(sorted((StagedNode(n, birth[n.index], operand(n.a, birth[n.index]),
-                                      operand(n.b, birth[n.index]))
+                                      None if n.b is None else operand(n.b, birth[n.index]))
                            for n in graph.nodes if not n.is_input),
                           key=lambda s: (s.stage, s.node.index)))  # stays topological
     rows = []
@@ -157,11 +165,11 @@ def _stage_layer(lp: LayerPlan, levels_per_stage: int) -> UnrolledLayer:
                          delays, tuple(rows), stages)
 
 
-def schedule_unrolled(plan: DesignPlan,
-                      levels_per_stage: int = LEVELS_PER_STAGE) -> UnrolledSchedule:
+def schedule_unrolled(plan: DesignPlan, levels_per_stage: int = LEVELS_PER_STAGE,
+                      dsp: str = "never") -> UnrolledSchedule:
     if levels_per_stage < 1:
         raise ValueError(f"levels per pipeline stage must be >= 1, got {levels_per_stage}")
     return UnrolledSchedule(plan=plan,
-                            layers=tuple(_stage_layer(lp, levels_per_stage)
+                            layers=tuple(_stage_layer(lp, levels_per_stage, dsp)
                                          for lp in plan.layers),
-                            levels_per_stage=levels_per_stage)
+                            levels_per_stage=levels_per_stage, dsp=dsp)
