@@ -258,13 +258,10 @@ def _clock(seconds: float) -> str:
 
 
 def spec_axes(spec: SweepSpec) -> list[str]:
-    """The settings that differ between points (shown in tables), in first-seen order."""
+    """The settings that differ between the points that have them, and ``artifact`` where
+    some points start from one (shown in tables), in first-seen order."""
     seen: dict[str, set[str]] = {}
     for p in spec.points:
         for k, v in p.params:
             seen.setdefault(k, set()).add(repr(v))
-    for p in spec.points:  # a key only some points set varies too
-        for k in seen:
-            if k not in dict(p.params):
-                seen[k].add("<unset>")
-    return [k for k, values in seen.items() if len(values) > 1]
+    return [k for k, values in seen.items() if len(values) > 1 or k == "artifact"]

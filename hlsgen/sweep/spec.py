@@ -288,7 +288,8 @@ def _point(index: int, where: str, params: dict[str, Any], stages: tuple[str, ..
     synth = _synth(params, bad) if "synth" in stages else None
     compress = () if art_text is not None else tuple(sorted(
         (k, _frozen(v)) for k, v in params.items() if k not in HLSGEN_KEYS))
-    return PointSpec(index=index, params=tuple((k, _frozen(v)) for k, v in params.items()),
+    shown = {k: v for k, v in params.items() if art_text is None or k in HLSGEN_KEYS}
+    return PointSpec(index=index, params=tuple((k, _frozen(v)) for k, v in shown.items()),
                      stages=stages, compressor=compressor, compress=compress,
                      artifact_text=art_text, arch=arch, schedule=schedule, sim=sim,
                      synth=synth)
