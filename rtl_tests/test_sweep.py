@@ -146,7 +146,21 @@ def _dask_cli() -> str:
     return str(cli)
 
 
+def _lost_worker_task(client, name: str, timeout: float) -> str:
+    """Wait until worker ``name`` runs a sweep point; returns its key."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.scheduler_info(n_workers=-1)["workers"]
+        for addr, keys in client.processing().items():
+            if info.get(addr, {}).get("name") == name and keys:
+                return keys[0]
+        time.sleep(0.2)
+    raise AssertionError(f"worker {name} never ran a point")
+
+
 def test_sweep_on_a_separate_scheduler_and_workers(local_sweep, tmp_path):
+    """`dask scheduler` + two `dask worker` processes; one worker is killed while it runs a
+    point: Dask re-runs that point on the other, and the results equal the local run's."""
     spec, local_out, _, _ = local_sweep
     from distributed import Client
 
@@ -166,16 +180,30 @@ def test_sweep_on_a_separate_scheduler_and_workers(local_sweep, tmp_path):
         time.sleep(0.2)
         address = json.loads(sched_file.read_text())["address"]
         for i in range(2):
+            (tmp_path / f"w{i}").mkdir()
+        for i in range(2):   # no nanny: killing the process loses the worker for good
             procs.append(subprocess.Popen(
-                [dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                 "--no-dashboard", "--local-directory", str(tmp_path / f"w{i}"),
-                 "--name", f"w{i}"],
-                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                [dask, "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard",
+                 "--local-directory", str(tmp_path / f"w{i}"), "--name", f"w{i}"],
+                # the killed worker's temporary folder stays behind: keep it in tmp_path
+                env={**env, "TMPDIR": str(tmp_path / f"w{i}")}, cwd=tmp_path,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = tmp_path / "remote"
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=90)
-
-        out = tmp_path / "remote"
-        assert main(["sweep", str(spec.path), "--out", str(out), "--scheduler", address]) == 1
+            sweep = subprocess.Popen(
+                [sys.executable, "-m", "hlsgen.cli", "sweep", str(spec.path), "--out",
+                 str(out), "--scheduler", address],
+                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True)
+            procs.append(sweep)
+            lost = _lost_worker_task(client, "w1", timeout=120)
+            time.sleep(1.0)
+            procs[2].kill()
+            said, _ = sweep.communicate(timeout=480)
+        assert sweep.returncode == 1, said     # 1: the failing point, recorded
+        assert "2 workers" in said and "5 ok, 1 failed of 6 points" in said, said
+        assert lost.startswith("hlsgen-sweep-")
         remote = read_results(out / "results.jsonl")
         assert _stable(remote) == _stable(read_results(local_out / "results.jsonl"))
         for key in remote:
@@ -184,7 +212,8 @@ def test_sweep_on_a_separate_scheduler_and_workers(local_sweep, tmp_path):
                     (local_out / "artifacts" / f"{key}.json").read_bytes()
     finally:
         for p in reversed(procs):
-            p.terminate()
+            if p.poll() is None:
+                p.terminate()
         for p in procs:
             try:
                 p.wait(timeout=30)

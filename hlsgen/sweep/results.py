@@ -131,9 +131,10 @@ def _params(row: Mapping[str, Any], axes: Sequence[str]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(str(v) for v in value) if len(value) == 2 else \
-            "[" + ",".join(str(v) for v in value) + "]"
+    if isinstance(value, list):   # a block shape as 1x16, anything else as [a,b]
+        if len(value) == 2 and all(type(v) is int for v in value):
+            return f"{value[0]}x{value[1]}"
+        return "[" + ",".join(str(v) for v in value) + "]"
     if isinstance(value, str) and "/" in value:
         return Path(value).name
     return str(value)
@@ -145,18 +146,21 @@ def _pct(value: float | None) -> str:
 
 def pareto_table(rows: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> str:
     """The Pareto fronts as Markdown tables, one per cost."""
-    ok = [r for r in rows if r.get("status") == "ok"]
+    ok = [r for r in rows if r.get("status") == "ok" and accuracy(r) is not None]
+    if not ok:
+        return ("no Pareto front: no finished point has an accuracy (simulate digits "
+                "classifiers on vectors = \"digits\")")
     parts = []
     for name, label in costs_present(ok):
         front = pareto_front(ok, name)
-        lines = [f"Pareto front: accuracy vs {label}", "",
+        lines = [f"### Pareto front: accuracy vs {label}", "",
                  f"| point | settings | accuracy | {label} | RTL mismatches |",
                  "|---:|---|---:|---:|---:|"]
         for r in front:
             lines.append(f"| {r['index']} | {_params(r, axes)} | {_pct(accuracy(r))} | "
                          f"{_fmt(int(cost(r, name) or 0))} | {r.get('rtl_mismatches', 'n/a')} |")
         parts.append("\n".join(lines))
-    return "\n\n".join(parts) if parts else "no finished point has figures to compare"
+    return "\n\n".join(parts)
 
 
 def summary_markdown(name: str, rows: Sequence[Mapping[str, Any]], total: int,
