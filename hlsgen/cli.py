@@ -439,6 +439,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ sweep
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.scheduler and args.workers:
+        raise ValueError("--workers sizes the local cluster; with --scheduler the cluster's "
+                         "own workers run the points: drop --workers")
     spec = load_spec(args.spec)
     options = SweepOptions(out=Path(args.out), scheduler=args.scheduler, workers=args.workers,
                            retry_failed=args.retry_failed)

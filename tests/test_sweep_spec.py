@@ -212,6 +212,10 @@ def test_cli_bad_spec_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["sweep", str(spec), "--out", str(tmp_path / "other")]) == 2
     assert "mine.txt, which `hlsgen sweep` did not write" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["mine.txt"]
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2",
+                 "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert "drop --workers" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_example_spec_parses():
