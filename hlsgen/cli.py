@@ -30,6 +30,7 @@ from .schedules import ARCHITECTURES, Schedule, ScheduleOptions, make_schedule
 from .sim.runner import SIMULATORS, SimConfig, default_build_dir
 from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
 from .synth import DEVICES, TARGETS, SynthConfig, SynthError, synthesize
+from .sweep import SweepError, SweepOptions, load_spec, run_sweep
 from .tools import ToolError, find
 
 EXAMPLES = """\
@@ -41,12 +42,13 @@ examples:
   hlsgen rom out/artifact.json --out out/rom
   hlsgen report out/artifact.json --sim out/sim.json --out out/report.json
   hlsgen run --artifact examples/digits_mlp.json --out out   # no training
+  hlsgen sweep examples/sweep.toml --out sw # a design-space sweep on Dask (local cluster)
 
 `hlsgen COMMAND --help` lists each command's options.
 """
 
 EXPECTED_ERRORS = (ArtifactError, FlowError, WidthError, OutputError, RomError, SimulatorError,
-                   ToolError, SynthError,
+                   ToolError, SynthError, SweepError,
                    FileNotFoundError, ValueError)
 
 
@@ -435,6 +437,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_outcome(sim)
 
 
+# ------------------------------------------------------------------------------------ sweep
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.scheduler and args.workers:
+        raise ValueError("--workers sizes the local cluster; with --scheduler the cluster's "
+                         "own workers run the points: drop --workers")
+    spec = load_spec(args.spec)
+    options = SweepOptions(out=Path(args.out), scheduler=args.scheduler, workers=args.workers,
+                           retry_failed=args.retry_failed)
+    outcome = run_sweep(spec, options, say=lambda msg: _say(f"[sweep] {msg}"))
+    print(outcome.pareto)
+    out = Path(args.out)
+    _say(f"{outcome.ok} ok, {outcome.failed} failed of {outcome.total} points "
+         f"({outcome.skipped} already done, {outcome.elapsed_s:.0f} s) -> "
+         f"{out / 'results.jsonl'}, {out / 'summary.md'}"
+         + (f", {out / 'pareto.png'}" if outcome.png else ""))
+    return 0 if outcome.failed == 0 else 1
+
+
 # ------------------------------------------------------------------------------------ parser
 
 def _add_sim_args(p: argparse.ArgumentParser) -> None:
@@ -552,6 +573,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report.json", help="report path (default: report.json)")
     _add_schedule_args(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sweep", help="a design-space sweep (TOML spec) on Dask: results.jsonl, "
+                       "pareto.png, summary.md")
+    p.add_argument("spec", help="sweep spec (TOML; see examples/sweep.toml)")
+    p.add_argument("--out", required=True, help="sweep folder: created, or resumed (points "
+                   "with a result are skipped)")
+    p.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask cluster (default: "
+                   "a local cluster sized to this machine)")
+    p.add_argument("--workers", type=_positive, help="local cluster workers (default: one per "
+                   "core)")
+    p.add_argument("--retry-failed", action="store_true", help="re-run points recorded as "
+                   "failed")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
