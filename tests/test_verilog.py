@@ -34,8 +34,8 @@ from conftest import legal_random_network, make_layer, make_net
 # --------------------------------------------------------------------------- lint helper
 
 
-def render_verilog(plan) -> dict[str, str]:
-    return render_files(make_schedule(plan))
+def render_verilog(plan, options: ScheduleOptions = ScheduleOptions()) -> dict[str, str]:
+    return render_files(make_schedule(plan, options=options))
 
 
 def top_module(plan) -> str:
@@ -286,10 +286,12 @@ def test_golden_tiny_design():
     row 0 = -n3; row 1 = -(x0 << 1). Both adders sit in stage 0, so the accumulators read
     them (and x0) one register later: acc0 = (bias + round = 2) - n3, acc1 = 0 - 2 x0.
     acc range [-31, 77] -> 8 bits; q = acc >> 1 in [-16, 38] -> 7 bits; ReLU + 15 clamps.
+    (Two adder levels per stage, as hand-checked; the default is one.)
     """
     layer = make_layer([[2, 3], [-2, 0]], [1, -1], block=(2, 1), w_bits=3, w_frac=0,
                        output=QType(4, -1, False), relu=True, name="fc0")
-    files = render_verilog(make_plan(make_net([layer], QType(4, 0, False), name="tiny")))
+    files = render_verilog(make_plan(make_net([layer], QType(4, 0, False), name="tiny")),
+                           ScheduleOptions(levels_per_stage=2))
     assert sorted(files) == [FIFO_FILE, "tiny_layer0.v", "tiny_top.v"]
     layer_lines = files["tiny_layer0.v"].splitlines()
     for line in GOLDEN_LAYER_LINES:

@@ -20,7 +20,7 @@ from ..addergraph import AdderGraph, Node, build_adder_graph
 from ..layerplan import LayerPlan
 from ..plan import DesignPlan
 
-LEVELS_PER_STAGE = 2  # adder levels between pipeline registers (the clock-rate knob)
+LEVELS_PER_STAGE = 1  # adder levels between pipeline registers (the clock-rate knob)
 OUTPUT_LATENCY = 1    # the output FIFO's write
 CONTROL_ADDERS = 4    # the FIFO's write and read pointers, the credit count's add and subtract
 
