@@ -20,7 +20,8 @@ class DigitsCompressor:
         resume from and save to) and ``checkpoint_every`` (ADMM epochs between saves)."""
         settings = dict(settings)
         checkpoint = settings.pop("checkpoint", None)
-        every = settings.pop("checkpoint_every", None) or 10
+        every = settings.pop("checkpoint_every", None)
+        every = 10 if every is None else int(every)
         if every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {every}")
         config = dataclasses.replace(CompressConfig(), **settings)  # ValueError: bad setting
