@@ -30,11 +30,14 @@ from torch.nn.utils import parametrize
 
 from hlsgen.artifact import BlockKind
 
-from .projection import blocked, expand_blocks, grid_round, project, weight_frac
+from .projection import (block_costs, block_counts, blocked, expand_blocks, grid_round,
+                         project_scaled, solve_assignment, weight_levels)
 
-__all__ = ["MicroStructure", "MicroStructureSparsifier", "StructuredWeight", "demote_zero_blocks"]
+__all__ = ["MicroStructure", "MicroStructureSparsifier", "ReweightedSparsifier",
+           "StructuredWeight", "demote_zero_blocks", "make_sparsifier"]
 
-_LAYER_KEYS = ("block", "prune", "unify", "w_bits")
+_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale")
+W_SCALES = ("range", "search")
 
 
 class MicroStructure(nn.Module):
@@ -48,15 +51,19 @@ class MicroStructure(nn.Module):
     With ``w_bits`` the result is fake-quantized (straight-through estimator, saturating)
     onto the grid ``k * 2**-w_frac``, ``|k| <= 2**(w_bits-1) - 1``; ``w_frac`` is a fixed
     per-layer power-of-two scale chosen from the weights' range when the structure is frozen.
-    Rounding is symmetric, so a unified block keeps one magnitude after quantization.
+    Rounding is symmetric, so a unified block keeps one magnitude after quantization. With
+    ``k_digits`` every value rounds to the nearest magnitude of at most ``k_digits`` CSD digits;
+    binary (``w_bits`` 1) keeps every unified weight at ``+-2**-w_frac``.
     """
 
     def __init__(self, weight: torch.Tensor, kinds: np.ndarray, block: tuple[int, int],
-                 w_bits: int | None, w_frac: int | None) -> None:
+                 w_bits: int | None, w_frac: int | None, k_digits: int | None = None) -> None:
         super().__init__()
         shape = tuple(weight.shape)
         self.block = (int(block[0]), int(block[1]))
         self.w_bits = None if w_bits is None else int(w_bits)
+        self.k_digits = None if k_digits is None else int(k_digits)
+        self.q_top = None if w_bits is None else int(weight_levels(int(w_bits), k_digits)[-1])
         kinds_t = torch.as_tensor(np.asarray(kinds, dtype=np.int64))
         self.register_buffer("kinds", kinds_t)
         per_elem = expand_blocks(kinds_t, shape, self.block)
@@ -92,11 +99,12 @@ class MicroStructure(nn.Module):
         w = self.structured(original)
         if not self.fake_quant:
             return w
-        assert self.w_bits is not None
+        assert self.w_bits is not None and self.q_top is not None
         scale = 2.0 ** int(self.w_frac)
-        q_max = (1 << (self.w_bits - 1)) - 1
-        q = grid_round(w, int(self.w_frac), self.w_bits) / scale
-        inside = (w * scale).abs() <= q_max
+        if self.w_bits == 1:  # binary: the sign of every kept weight, one grid step
+            return w + (torch.sign(w) / scale - w).detach()
+        q = grid_round(w, int(self.w_frac), self.w_bits, self.k_digits) / scale
+        inside = (w * scale).abs() <= self.q_top
         return torch.where(inside, w + (q - w).detach(), q)
 
 
@@ -132,13 +140,17 @@ class MicroStructureSparsifier:
     and capped at ``rho_max``.
     """
 
+    method = "admm"
+
     def __init__(self, block: tuple[int, int] = (4, 4), prune: float = 0.75, unify: float = 0.9,
                  w_bits: int | None = 8, rho: float = 1e-3, rho_growth: float = 1.2,
-                 rho_max: float = 1.0) -> None:
+                 rho_max: float = 1.0, k_digits: int | None = None,
+                 w_scale: str = "range") -> None:
         if rho <= 0 or rho_growth < 1 or rho_max < rho:
             raise ValueError("need rho > 0, rho_growth >= 1 and rho_max >= rho")
         self.defaults: dict[str, Any] = {"block": tuple(block), "prune": float(prune),
-                                         "unify": float(unify), "w_bits": w_bits}
+                                         "unify": float(unify), "w_bits": w_bits,
+                                         "k_digits": k_digits, "w_scale": w_scale}
         self.rho = float(rho)
         self.rho_growth = float(rho_growth)
         self.rho_max = float(rho_max)
@@ -193,6 +205,11 @@ class MicroStructureSparsifier:
                 raise KeyError(f"unknown config keys {sorted(unknown)}; known: {_LAYER_KEYS}")
             group = {**self.defaults, **e}
             group["block"] = (int(group["block"][0]), int(group["block"][1]))
+            if group["w_scale"] not in W_SCALES:
+                raise ValueError(f"w_scale must be one of {W_SCALES}, got {group['w_scale']!r}")
+            if group["k_digits"] is not None and (group["w_bits"] is None
+                                                  or int(group["k_digits"]) < 1):
+                raise ValueError("k_digits needs w_bits and must be >= 1")
             group["fqn"] = names[module]
             group["module"] = module
             w = module.weight.detach()
@@ -208,11 +225,9 @@ class MicroStructureSparsifier:
     @staticmethod
     def _project(w: torch.Tensor, group: Mapping[str, Any]
                  ) -> tuple[torch.Tensor, np.ndarray, int | None]:
-        w_bits = group["w_bits"]
-        w_frac = None if w_bits is None else weight_frac(float(w.abs().max()), int(w_bits))
-        z, kinds = project(w, group["block"], group["prune"], group["unify"],
-                           w_frac=w_frac, w_bits=w_bits)
-        return z, kinds, w_frac
+        return project_scaled(w, group["block"], group["prune"], group["unify"],
+                              group["w_bits"], group["k_digits"],
+                              search=group["w_scale"] == "search")
 
     # ------------------------------------------------------------------ ADMM
     def penalty(self) -> torch.Tensor:
@@ -268,7 +283,7 @@ class MicroStructureSparsifier:
             g["kinds"], g["w_frac"] = kinds, w_frac
             g.pop("Z", None)
             g.pop("U", None)
-            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac)
+            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"])
             parametrize.register_parametrization(module, "weight", param)
             g["param"] = param
         self.frozen = True
@@ -296,9 +311,38 @@ class MicroStructureSparsifier:
 
     def state(self) -> dict[str, Any]:
         """JSON-ready summary (for artifact metadata)."""
-        return {"rho": self.rho, "steps": self.steps,
+        return {"method": self.method, "rho": self.rho, "steps": self.steps,
                 "layers": [{"fqn": g["fqn"], "block": list(g["block"]), "prune": g["prune"],
-                            "unify": g["unify"], "w_bits": g["w_bits"]} for g in self.groups]}
+                            "unify": g["unify"], "w_bits": g["w_bits"],
+                            "k_digits": g["k_digits"], "w_scale": g["w_scale"],
+                            "w_frac": g["w_frac"]} for g in self.groups]}
+
+    # ------------------------------------------------------------------ checkpoints
+    _GROUP_STATE = ("Z", "U", "kinds", "w_frac")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ADMM state (rho, step count, per layer Z, U, kinds, scale) for a checkpoint
+        (``torch.save``-able); restore it with :meth:`load_state_dict` after :meth:`prepare`
+        on the same model and config. Only before :meth:`freeze`."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; checkpoint the model instead")
+        return {"method": self.method, "rho": self.rho, "steps": self.steps,
+                "groups": [{"fqn": g["fqn"], **{k: g[k] for k in self._GROUP_STATE}}
+                           for g in self.groups]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("method") != self.method:
+            raise ValueError(f"checkpoint of method {state.get('method')!r}, not {self.method!r}")
+        saved = list(state["groups"])
+        if [s["fqn"] for s in saved] != [g["fqn"] for g in self.groups]:
+            raise ValueError("the checkpoint's layers differ from the prepared model's")
+        for g, s in zip(self.groups, saved):
+            for k in self._GROUP_STATE:
+                v = s[k]
+                g[k] = v.clone() if isinstance(v, torch.Tensor) else (
+                    np.array(v) if isinstance(v, np.ndarray) else v)
+        self.rho = float(state["rho"])
+        self.steps = int(state["steps"])
 
 
 def demote_zero_blocks(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int]) -> np.ndarray:
@@ -308,3 +352,118 @@ def demote_zero_blocks(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int
     out = kinds.copy()
     out[zero] = BlockKind.PRUNED
     return out
+
+
+class ReweightedSparsifier(MicroStructureSparsifier):
+    """Reweighted dynamic regularization towards the same set S, with the same API, the same
+    hard projection at :meth:`freeze` and the same export as the ADMM sparsifier.
+
+    The W-step minimizes ``loss + penalty()``, ``penalty = lam/2 sum_b alpha_b r_b(W)`` over
+    the blocks of every layer, where the *target* of a block is its kind in the projection of
+    the current weights onto S (so at most ``ceil(prune * N)`` blocks are pulled towards zero
+    and at most the unify quota towards one magnitude: the regularization is bounded by the
+    target constraint) and
+
+    * ``r_b = ||W_b||^2`` for a block the target prunes,
+    * ``r_b = ||W_b - sign(W_b) mean|W_b| ||^2`` for a block it unifies (``mean`` follows W),
+    * nothing for a block it keeps dense.
+
+    Every ``reweight_every`` :meth:`step` calls the targets are recomputed and the weights
+    re-weighted from the current weights, ``alpha_b = 1 / (r_b / mean(r) + eps)``: blocks that
+    are already close to their target are pushed harder (the reweighted group-lasso surrogate
+    of a block count), far ones less, so the regularization concentrates where it will be
+    satisfied. ``lam`` follows the ``rho`` schedule; ``alpha_b <= 1/eps`` keeps the step
+    stable. There is no dual variable; ``Z`` is the current projection, for :meth:`residuals`.
+    """
+
+    method = "reweighted"
+    _GROUP_STATE = ("Z", "kinds", "w_frac", "target", "alpha")
+
+    def __init__(self, *args: Any, eps: float = 0.5, reweight_every: int = 4,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if eps <= 0 or reweight_every < 1:
+            raise ValueError("need eps > 0 and reweight_every >= 1")
+        self.eps = float(eps)
+        self.reweight_every = int(reweight_every)
+
+    def prepare(self, model: nn.Module, config: Iterable[Any] | None = None) -> None:
+        super().prepare(model, config)
+        for g in self.groups:
+            g.pop("U", None)
+            self._reweight(g)
+
+    @staticmethod
+    def _residual_terms(w: torch.Tensor, block: tuple[int, int]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per block ``||W_b||^2`` and ``||W_b - sign(W_b) mean|W_b| ||^2`` (differentiable)."""
+        wb, valid = blocked(w, block)
+        vf = valid.to(w.dtype)
+        absw = wb.abs()
+        mean = absw.sum(-1) / vf.sum(-1)
+        return (wb * wb).sum(-1), (((absw - mean.unsqueeze(-1)) ** 2) * vf).sum(-1)
+
+    @torch.no_grad()
+    def _reweight(self, g: dict[str, Any]) -> None:
+        w = g["module"].weight.detach()
+        z, kinds, w_frac = self._project(w, g)
+        g["Z"], g["kinds"], g["w_frac"] = z, kinds, w_frac
+        # the target counts of S, assigned on the unquantized costs of the current weights
+        bc = block_costs(w, g["block"])
+        nbr, nbc = bc.magnitude.shape
+        n_p, n_u, _ = block_counts(nbr * nbc, g["prune"],
+                                   1.0 if g["w_bits"] == 1 else g["unify"])
+        target = torch.from_numpy(solve_assignment(bc.cost, n_p, n_u)).reshape(nbr, nbc)
+        c_p, c_u = self._residual_terms(w.to(torch.float64), g["block"])
+        r = torch.where(target == 0, c_p, torch.where(target == 1, c_u, torch.zeros_like(c_p)))
+        active = target != 2
+        mean = float(r[active].mean()) if bool(active.any()) else 0.0
+        alpha = 1.0 / (r / mean + self.eps) if mean > 0 else torch.full_like(r, 1.0 / self.eps)
+        g["target"] = target
+        g["alpha"] = torch.where(active, alpha, torch.zeros_like(alpha)).to(w.dtype)
+
+    def penalty(self) -> torch.Tensor:
+        """``lam/2 sum alpha_b r_b(W)`` (add it to the loss for the W-step)."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; the penalty no longer applies")
+        total = None
+        for g in self.groups:
+            c_p, c_u = self._residual_terms(g["module"].weight, g["block"])
+            r = torch.where(g["target"] == 0, c_p,
+                            torch.where(g["target"] == 1, c_u, torch.zeros_like(c_p)))
+            term = (g["alpha"] * r).sum()
+            total = term if total is None else total + term
+        if total is None:
+            return torch.zeros(())
+        return 0.5 * self.rho * total
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Grow ``lam``; every ``reweight_every`` steps recompute targets and weights."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; call step() only before freeze()")
+        self.steps += 1
+        for g in self.groups:
+            if self.steps % self.reweight_every == 0:
+                self._reweight(g)
+            else:
+                w = g["module"].weight.detach()
+                g["Z"], g["kinds"], g["w_frac"] = self._project(w, g)
+        self.rho = min(self.rho_max, self.rho * self.rho_growth)
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "eps": self.eps, "reweight_every": self.reweight_every}
+
+
+METHODS = {"admm": MicroStructureSparsifier, "reweighted": ReweightedSparsifier}
+
+
+def make_sparsifier(method: str, **kwargs: Any) -> MicroStructureSparsifier:
+    """The sparsifier of ``method`` (``"admm"`` or ``"reweighted"``) with these arguments;
+    ``eps``/``reweight_every`` are only for the reweighted one."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
+    if method == "admm":
+        kwargs.pop("eps", None)
+        kwargs.pop("reweight_every", None)
+    return METHODS[method](**kwargs)

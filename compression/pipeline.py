@@ -14,6 +14,18 @@ Phases, each with a tqdm bar over its epochs:
    -> ``compressed_float_accuracy``;
 5. export to an artifact and ``int_accuracy`` with :func:`hlsgen.numerics.forward`.
 
+Methods (``method``): ``"admm"`` (:class:`~compression.admm.MicroStructureSparsifier`) or
+``"reweighted"`` (:class:`~compression.admm.ReweightedSparsifier`, reweighted dynamic
+regularization); both end in the same hard projection, fine-tuning and export. Joint
+quantization: ``w_scale="search"`` lets the projection choose each layer's power-of-two scale
+in every Z-step (``w_bits`` down to 2, ternary, and 1, binary); ``k_digits`` restricts every
+weight to at most ``k`` nonzero canonical-signed-digit digits (the artifact's
+``meta["digits"]`` holds the digit histogram).
+
+A ``checkpoint`` file (``compress(..., checkpoint=path)``) is written after the dense phase and
+every ``checkpoint_every`` ADMM epochs (model, optimizer, sparsifier ``state_dict``, data-order
+generator); a later run with the same config resumes from it and gives the same artifact.
+
 Runs are deterministic: a fixed seed, ``torch.use_deterministic_algorithms(True)`` and one
 thread (restored afterwards, as is the global RNG state), so the same config gives a
 byte-identical artifact on the same machine.
@@ -29,8 +41,10 @@ less pruning and a few dense blocks (``output_*``).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -41,12 +55,13 @@ import hlsgen.artifact
 from hlsgen.datasets import Split, load_digits_split
 from hlsgen.numerics import forward, predict
 
-from .admm import MicroStructureSparsifier
+from .admm import METHODS, W_SCALES, make_sparsifier
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
+from .projection import csd_digits
 
 __all__ = ["CompressConfig", "CompressResult", "accuracy", "compress", "compress_digits",
-           "deterministic"]
+           "deterministic", "digit_histogram"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,12 @@ class CompressConfig:
     batch_size: int = 64
     label_smoothing: float = 0.1  # cross-entropy label smoothing (every phase)
     act_percentile: float = 99.9  # hidden activation ranges cover this percentile
+    method: str = "admm"         # "admm" or "reweighted" (reweighted dynamic regularization)
+    w_scale: str = "range"       # per-layer weight scale: from the range, or "search" (joint
+    #                              quantization: the projection picks it in every Z-step)
+    k_digits: int | None = None  # at most this many nonzero CSD digits per weight magnitude
+    rw_eps: float = 0.5          # reweighted: alpha_b = 1 / (r_b / mean r + eps)
+    rw_every: int = 4            # reweighted: re-weight every this many epochs
 
     def __post_init__(self) -> None:
         # accept lists (e.g. from JSON or a command line) but store tuples
@@ -104,9 +125,19 @@ class CompressConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
-        for name in ("w_bits", "a_bits"):
-            if not 2 <= getattr(self, name) <= hlsgen.artifact.MAX_BITS:
-                raise ValueError(f"{name} must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if not 1 <= self.w_bits <= hlsgen.artifact.MAX_BITS:
+            raise ValueError(f"w_bits must lie in [1, {hlsgen.artifact.MAX_BITS}]")
+        if not 2 <= self.a_bits <= hlsgen.artifact.MAX_BITS:
+            raise ValueError(f"a_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.w_scale not in W_SCALES:
+            raise ValueError(f"w_scale must be one of {', '.join(W_SCALES)}, "
+                             f"got {self.w_scale!r}")
+        if self.k_digits is not None and not 1 <= self.k_digits <= self.w_bits:
+            raise ValueError(f"k_digits must lie in [1, w_bits], got {self.k_digits}")
+        if self.rw_eps <= 0 or self.rw_every < 1:
+            raise ValueError("rw_eps must be positive and rw_every >= 1")
         if min(self.epochs, self.admm_epochs, self.finetune_epochs) < 0:
             raise ValueError("epoch counts must be >= 0")
         if min(self.batch_size, self.lr, self.admm_lr, self.finetune_lr, self.rho) <= 0:
@@ -119,7 +150,8 @@ class CompressConfig:
             raise ValueError("label_smoothing must lie in [0, 1) and act_percentile in (0, 100]")
 
     def layer_config(self, index: int, n_layers: int) -> dict[str, Any]:
-        """Sparsifier settings (block, prune, unify, w_bits) of Linear layer ``index``."""
+        """Sparsifier settings (block, prune, unify, w_bits; k_digits and w_scale when not the
+        defaults) of Linear layer ``index``."""
         last = index == n_layers - 1
 
         def pick(own: Any, out: Any) -> Any:
@@ -128,7 +160,9 @@ class CompressConfig:
         return {"block": pick(self.block, self.output_block),
                 "prune": pick(self.prune, self.output_prune),
                 "unify": pick(self.unify, self.output_unify),
-                "w_bits": self.w_bits}
+                "w_bits": self.w_bits,
+                **({"k_digits": self.k_digits} if self.k_digits is not None else {}),
+                **({"w_scale": self.w_scale} if self.w_scale != "range" else {})}
 
 
 @dataclass(frozen=True)
@@ -196,10 +230,60 @@ def _epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: tor
     return total / max(n, 1)
 
 
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path | None, cfg: CompressConfig) -> dict[str, Any] | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file is the same problem
+        raise ValueError(f"checkpoint {path} is unreadable ({exc}); delete it to start over")
+    if not isinstance(state, dict) or state.get("config") != asdict(cfg):
+        raise ValueError(f"checkpoint {path} is of another configuration; delete it or pass "
+                         "the settings it was written with")
+    return state
+
+
+def digit_histogram(net: hlsgen.artifact.Network) -> dict[str, int]:
+    """How many stored weight magnitudes (one per unified block, every nonzero dense weight)
+    have 1, 2, ... nonzero canonical-signed-digit digits; keys are the digit counts."""
+    from hlsgen.artifact import BlockKind, block_slices
+
+    counts: dict[int, int] = {}
+    for layer in net.layers:
+        nbr, nbc = layer.kinds.shape
+        for brow in range(nbr):
+            for bcol in range(nbc):
+                kind = BlockKind(int(layer.kinds[brow, bcol]))
+                rs, cs = block_slices(brow, bcol, layer.out_features, layer.in_features,
+                                      layer.block)
+                w = layer.weight[rs, cs].ravel()
+                values = [abs(int(w[0]))] if kind is BlockKind.UNIFIED else (
+                    [abs(int(v)) for v in w if v != 0] if kind is BlockKind.DENSE else [])
+                for v in values:
+                    d = csd_digits(v)
+                    counts[d] = counts.get(d, 0) + 1
+    return {str(k): counts[k] for k in sorted(counts)}
+
+
 def compress(split: Split, config: CompressConfig = CompressConfig(), progress: bool = True,
-             name: str = "digits_mlp") -> CompressResult:
-    """Train, compress and export an MLP for ``split`` (integer inputs of ``split.input_type``)."""
+             name: str = "digits_mlp", checkpoint: str | os.PathLike[str] | None = None,
+             checkpoint_every: int = 10) -> CompressResult:
+    """Train, compress and export an MLP for ``split`` (integer inputs of ``split.input_type``).
+
+    With ``checkpoint`` the run saves its state after the dense phase and every
+    ``checkpoint_every`` ADMM epochs, and resumes from the file when it exists (same config
+    required); the artifact is the same as without interruption."""
     cfg = config
+    if checkpoint_every < 1:
+        raise ValueError("checkpoint_every must be >= 1")
+    ckpt_path = None if checkpoint is None else Path(checkpoint)
+    resume = _load_checkpoint(ckpt_path, cfg)
     in_q = split.input_type
     scale = 2.0 ** -in_q.frac  # the float model sees exactly the values the integers mean
     x_tr = torch.tensor(split.x_train * scale, dtype=torch.float32)
@@ -212,30 +296,58 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
 
         # 1. the dense float model
         opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        bar = _progress(cfg.epochs, "dense", progress)
-        for _ in bar:
-            bar.set_postfix(loss=f"{_epoch(model, opt, x_tr, y_tr, cfg, gen):.4f}", refresh=False)
-        float_acc = accuracy(model, x_te, y_te)
+        if resume is None:
+            bar = _progress(cfg.epochs, "dense", progress)
+            for _ in bar:
+                bar.set_postfix(loss=f"{_epoch(model, opt, x_tr, y_tr, cfg, gen):.4f}",
+                                refresh=False)
+            float_acc = accuracy(model, x_te, y_te)
+        else:
+            model.load_state_dict(resume["model"])
+            gen.set_state(resume["gen"])
+            float_acc = float(resume["float_accuracy"])
 
-        # 2. ADMM towards the micro-structure
+        # 2. ADMM (or reweighted regularization) towards the micro-structure
         linears = [lin for _, lin, _, _ in linear_layers(model)]
-        sparsifier = MicroStructureSparsifier(rho=cfg.rho, rho_growth=cfg.rho_growth,
-                                              rho_max=cfg.rho_max)
+        sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, rho_growth=cfg.rho_growth,
+                                     rho_max=cfg.rho_max, eps=cfg.rw_eps,
+                                     reweight_every=cfg.rw_every)
         sparsifier.prepare(model, [{"module": lin, **cfg.layer_config(i, len(linears))}
                                    for i, lin in enumerate(linears)])
         if cfg.admm_optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=cfg.admm_lr, momentum=0.9)
         else:
             opt = torch.optim.Adam(model.parameters(), lr=cfg.admm_lr)
-        bar = _progress(cfg.admm_epochs, "admm", progress)
-        for _ in bar:
+        start = 0
+        if resume is not None and resume["admm_epoch"] > 0:
+            start = int(resume["admm_epoch"])
+            sparsifier.load_state_dict(resume["sparsifier"])
+            opt.load_state_dict(resume["optimizer"])
+
+        def save(epoch: int) -> None:
+            if ckpt_path is not None:
+                _save_checkpoint(ckpt_path, {
+                    "config": asdict(cfg), "admm_epoch": epoch, "model": model.state_dict(),
+                    "gen": gen.get_state(), "float_accuracy": float_acc,
+                    "sparsifier": sparsifier.state_dict() if epoch else None,
+                    "optimizer": opt.state_dict() if epoch else None})
+
+        if resume is None:
+            save(0)
+        bar = _progress(cfg.admm_epochs, cfg.method, progress)
+        bar.update(start)
+        for epoch in range(start, cfg.admm_epochs):
             loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty)
             sparsifier.step()
             if cfg.admm_reset_optimizer:
                 opt.state.clear()
             res = max(sparsifier.residuals().values(), default=0.0)
+            bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", residual=f"{res:.3f}", rho=f"{sparsifier.rho:.3g}",
                             refresh=False)
+            if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == cfg.admm_epochs:
+                save(epoch + 1)
+        bar.close()
         admm_acc = accuracy(model, x_te, y_te)
 
         # 3. hard projection, frozen structure, quantizers calibrated on the training set
@@ -276,6 +388,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
     # 5. the integer model, by the reference arithmetic
     int_acc = float(np.mean(predict(forward(net, split.x_test)) == split.y_test))
     meta["accuracy"]["int"] = int_acc
+    meta["digits"] = {"k_digits": cfg.k_digits, "histogram": digit_histogram(net)}
     net = hlsgen.artifact.Network(name=net.name, input_features=net.input_features,
                                   input=net.input, layers=net.layers, meta=json_safe(meta))
     hlsgen.artifact.validate(net)
@@ -283,7 +396,9 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
                           compressed_float_accuracy=compressed_acc, int_accuracy=int_acc)
 
 
-def compress_digits(config: CompressConfig = CompressConfig(),
-                    progress: bool = True) -> CompressResult:
+def compress_digits(config: CompressConfig = CompressConfig(), progress: bool = True,
+                    checkpoint: str | os.PathLike[str] | None = None,
+                    checkpoint_every: int = 10) -> CompressResult:
     """Compress an MLP for the built-in digits split (the entry the CLI uses)."""
-    return compress(load_digits_split(), config, progress=progress, name="digits_mlp")
+    return compress(load_digits_split(), config, progress=progress, name="digits_mlp",
+                    checkpoint=checkpoint, checkpoint_every=checkpoint_every)

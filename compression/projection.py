@@ -25,6 +25,15 @@ the three bins (a block moved P->U and another U->P, or a rotation P->U->D->P ..
 three bins, "no negative 2- or 3-cycle" is exactly the optimality condition of the
 transportation problem, so the result is the exact Euclidean projection for these counts.
 
+Quantization (the joint ADMM quantization of ADMM-NN-S): with ``w_bits`` the set also holds
+every value to the layer's grid; ``w_bits`` 2 is ternary and ``w_bits`` 1 binary (every kept
+weight ``+-2**-w_frac``: only pruned and unified blocks, the magnitude fixed at one grid step).
+``k_digits`` further restricts every magnitude to integers with at most ``k`` nonzero digits in
+canonical signed-digit form (:func:`csd_digits`; the subword weights of the Tight Compression
+paper: ``k - 1`` adders each in multiplier-free hardware); rounding is then to the nearest
+allowed level (:func:`weight_levels`). :func:`project_scaled` also chooses the layer's
+power-of-two scale: the candidate ``w_frac`` whose projection is closest to ``w``.
+
 All tie-breaking is deterministic (stable sorts, first index wins), so the same input gives
 the same output bit for bit, and projecting a projected matrix returns the same values (the
 kinds can differ only where two kinds give identical values, e.g. 1x1 unified vs dense).
@@ -45,14 +54,17 @@ __all__ = [
     "block_costs",
     "block_counts",
     "blocked",
+    "csd_digits",
     "expand_blocks",
     "grid_round",
     "kinds_of",
     "project",
+    "project_scaled",
     "quantize_to_grid",
     "solve_assignment",
     "unblocked",
     "weight_frac",
+    "weight_levels",
 ]
 
 _KINDS = (BlockKind.PRUNED, BlockKind.UNIFIED, BlockKind.DENSE)
@@ -73,25 +85,63 @@ def block_counts(n_blocks: int, prune: float, unify: float) -> tuple[int, int, i
 
 
 def weight_frac(max_abs: float, w_bits: int) -> int:
-    """Power-of-two weight scale: the largest ``frac`` for which ``max_abs`` fits ``w_bits``."""
+    """Power-of-two weight scale: the largest ``frac`` for which ``max_abs`` fits ``w_bits``
+    (binary ``w_bits`` 1 has magnitude 1, like ternary: the same frac as ``w_bits`` 2)."""
     from hlsgen.numerics import frac_for_range
 
-    return frac_for_range(float(max_abs), w_bits, signed=True)
+    return frac_for_range(float(max_abs), max(2, int(w_bits)), signed=True)
 
 
-def grid_round(x: torch.Tensor, w_frac: int, w_bits: int) -> torch.Tensor:
+def q_max(w_bits: int) -> int:
+    """Largest integer weight magnitude of ``w_bits`` (1 for binary, like ternary)."""
+    return 1 if w_bits == 1 else (1 << (w_bits - 1)) - 1
+
+
+def csd_digits(n: int) -> int:
+    """Nonzero digits of ``|n|`` in canonical signed-digit (non-adjacent) form: 7 = 8 - 1 has 2."""
+    n, count = abs(int(n)), 0
+    while n:
+        if n & 1:
+            count += 1
+            n -= 2 - (n & 3)  # digit +1 when n = 1 mod 4, -1 when n = 3 mod 4
+        n >>= 1
+    return count
+
+
+def weight_levels(w_bits: int, k_digits: int | None = None) -> np.ndarray:
+    """The allowed integer magnitudes, ascending, 0 included: ``0..q_max(w_bits)`` with at
+    most ``k_digits`` nonzero CSD digits each."""
+    levels = [m for m in range(q_max(w_bits) + 1)
+              if k_digits is None or csd_digits(m) <= k_digits]
+    return np.array(levels, dtype=np.int64)
+
+
+def grid_round(x: torch.Tensor, w_frac: int, w_bits: int,
+               k_digits: int | None = None) -> torch.Tensor:
     """Integers ``k`` (as a float tensor) of the nearest grid values ``k * 2**-w_frac``.
 
     Rounding is symmetric (half to even), so ``grid_round(-x) == -grid_round(x)`` and a
-    unified block keeps one magnitude; ``|k|`` saturates at ``2**(w_bits-1) - 1``.
+    unified block keeps one magnitude; ``|k|`` saturates at ``2**(w_bits-1) - 1``. With
+    ``k_digits`` the magnitude is the nearest allowed level (:func:`weight_levels`, ties to
+    the smaller one), still sign-symmetric.
     """
-    q_max = (1 << (w_bits - 1)) - 1
-    return torch.clamp(torch.round(x * (2.0 ** w_frac)), -q_max, q_max)
+    scaled = x * (2.0 ** w_frac)
+    if k_digits is None:
+        top = q_max(w_bits)
+        return torch.clamp(torch.round(scaled), -top, top)
+    levels = torch.as_tensor(weight_levels(w_bits, k_digits), dtype=torch.float64,
+                             device=x.device)
+    a = scaled.abs().to(torch.float64)
+    i = torch.searchsorted(levels, a.contiguous()).clamp(1, levels.numel() - 1)
+    lo, hi = levels[i - 1], levels[i]
+    mag = torch.where(a - lo <= hi - a, lo, hi)
+    return (torch.sign(scaled).to(torch.float64) * mag).to(x.dtype)
 
 
-def quantize_to_grid(x: torch.Tensor, w_frac: int, w_bits: int) -> torch.Tensor:
+def quantize_to_grid(x: torch.Tensor, w_frac: int, w_bits: int,
+                     k_digits: int | None = None) -> torch.Tensor:
     """Values of ``x`` rounded onto the grid (same dtype as ``x``)."""
-    return grid_round(x, w_frac, w_bits) * (2.0 ** -w_frac)
+    return grid_round(x, w_frac, w_bits, k_digits) * (2.0 ** -w_frac)
 
 
 def blocked(w: torch.Tensor, block: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,8 +186,11 @@ class BlockCosts:
 
 
 def block_costs(w: torch.Tensor, block: tuple[int, int], w_frac: int | None = None,
-                w_bits: int | None = None) -> BlockCosts:
-    """Cost of pruning / unifying / keeping each block of ``w`` (optionally on a grid)."""
+                w_bits: int | None = None, k_digits: int | None = None) -> BlockCosts:
+    """Cost of pruning / unifying / keeping each block of ``w`` (optionally on a grid).
+
+    Binary (``w_bits`` 1): the unified magnitude is one grid step whatever the weights, and
+    a "dense" block takes the unified values (the caller allows no dense blocks)."""
     if w.dim() != 2:
         raise ValueError(f"expected a 2-D weight matrix, got shape {tuple(w.shape)}")
     if len(block) != 2 or min(block) < 1:
@@ -157,8 +210,14 @@ def block_costs(w: torch.Tensor, block: tuple[int, int], w_frac: int | None = No
     dense = wb
     if w_bits is not None:
         assert w_frac is not None
-        mag = quantize_to_grid(mag, w_frac, w_bits)  # mag >= 0, so it stays >= 0
-        dense = quantize_to_grid(wb, w_frac, w_bits)
+        if w_bits == 1:
+            mag = torch.full_like(mag, 2.0 ** -w_frac)
+            dense = signs * mag.unsqueeze(-1)
+        else:
+            mag = quantize_to_grid(mag, w_frac, w_bits, k_digits)  # mag >= 0 stays >= 0
+            dense = quantize_to_grid(wb, w_frac, w_bits, k_digits)
+    elif k_digits is not None:
+        raise ValueError("k_digits needs a quantization grid (w_bits and w_frac)")
     c_p = (wb * wb).sum(-1)
     c_u = ((absw - mag.unsqueeze(-1)) ** 2 * vf).sum(-1)
     c_d = ((wb - dense) ** 2).sum(-1)
@@ -219,19 +278,20 @@ def solve_assignment(cost: torch.Tensor | np.ndarray, n_pruned: int,
 
 def project(w: torch.Tensor, block: tuple[int, int], prune: float, unify: float,
             w_frac: int | None = None, w_bits: int | None = None,
-            ) -> tuple[torch.Tensor, np.ndarray]:
+            k_digits: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
     """Euclidean projection of ``w`` onto S; returns ``(projected, kinds)``.
 
     ``projected`` has the dtype and device of ``w``; ``kinds`` is a uint8 array
     ``[n_block_rows, n_block_cols]`` of :class:`~hlsgen.artifact.BlockKind` values. With
     ``w_frac``/``w_bits`` every value is on the grid; a unified block whose magnitude rounds to
     zero (and any block that ends up all zero) is reported as pruned, so the kinds always
-    describe the values (a unified block has one nonzero magnitude).
+    describe the values (a unified block has one nonzero magnitude). Binary (``w_bits`` 1)
+    unifies every block it does not prune (``unify`` is 1 there).
     """
     block = (int(block[0]), int(block[1]))
-    bc = block_costs(w, block, w_frac, w_bits)
+    bc = block_costs(w, block, w_frac, w_bits, k_digits)
     nbr, nbc = bc.magnitude.shape
-    n_p, n_u, _ = block_counts(nbr * nbc, prune, unify)
+    n_p, n_u, _ = block_counts(nbr * nbc, prune, 1.0 if w_bits == 1 else unify)
     kind = torch.from_numpy(solve_assignment(bc.cost, n_p, n_u)).reshape(nbr, nbc)
     unified = bc.signs * bc.magnitude.unsqueeze(-1)
     out = torch.where((kind == 1).unsqueeze(-1), unified,
@@ -241,6 +301,35 @@ def project(w: torch.Tensor, block: tuple[int, int], prune: float, unify: float,
     projected = unblocked(out, tuple(w.shape), block).to(dtype=w.dtype, device=w.device)
     kinds = kind.numpy().astype(np.uint8)
     return projected, kinds
+
+
+def project_scaled(w: torch.Tensor, block: tuple[int, int], prune: float, unify: float,
+                   w_bits: int | None, k_digits: int | None = None, search: bool = False,
+                   span: int = 6) -> tuple[torch.Tensor, np.ndarray, int | None]:
+    """:func:`project` with the layer's power-of-two scale: ``(projected, kinds, w_frac)``.
+
+    Without ``search`` the scale comes from the range (:func:`weight_frac`: the largest
+    weight fits). With ``search`` the projection chooses it (joint quantization): of the
+    fracs ``f0 - 1 .. f0 + span`` around the range's ``f0`` (finer scales saturate the largest
+    weights but resolve the many small ones, which pays at 1 to 4 bits) the one whose
+    projection is nearest to ``w``; ties go to the coarser scale.
+    """
+    if w_bits is None:
+        z, kinds = project(w, block, prune, unify, k_digits=k_digits)
+        return z, kinds, None
+    f0 = weight_frac(float(w.detach().abs().max()), int(w_bits))
+    if not search:
+        z, kinds = project(w, block, prune, unify, f0, w_bits, k_digits)
+        return z, kinds, f0
+    best: tuple[float, torch.Tensor, np.ndarray, int] | None = None
+    wd = w.detach().to(torch.float64)
+    for frac in range(f0 - 1, f0 + span + 1):
+        z, kinds = project(w, block, prune, unify, frac, w_bits, k_digits)
+        err = float(((wd - z.to(torch.float64)) ** 2).sum())
+        if best is None or err < best[0]:
+            best = (err, z, kinds, frac)
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def kinds_of(w: torch.Tensor, block: tuple[int, int]) -> np.ndarray:

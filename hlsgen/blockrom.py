@@ -5,7 +5,8 @@ Per layer three ROMs (word layouts are also in each image's JSON sidecar):
 ``<layer>_blocks`` — one word per kept block, row-major over the block grid, fields LSB first:
 
     payload  [P-1:0]   UNIFIED: magnitude in bits [w_bits-2:0], then one sign bit per weight
-                       (1 = negative), row-major inside the block;
+                       (1 = negative), row-major inside the block (w_bits 1: no magnitude
+                       field, the magnitude is 1);
                        DENSE: every weight as a w_bits two's-complement field, row-major
     kind     [P]       0 = unified, 1 = dense
     last     [P+1]     1 on the last kept block of its block row
@@ -39,7 +40,7 @@ def _safe(name: str) -> str:
 
 
 def _unified_payload(pe: BlockPlan, w_bits: int) -> int:
-    word = pe.magnitude
+    word = pe.magnitude if w_bits > 1 else 0  # binary: the magnitude is 1 and not stored
     pos = w_bits - 1
     for row in pe.coeffs:
         for c in row:

@@ -117,14 +117,30 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "(default 1x4: the most sensitive layer gets finer blocks)")
     g.add_argument("--output-prune", type=float, help="output layer: fraction pruned")
     g.add_argument("--output-unify", type=float, help="output layer: fraction unified")
-    g.add_argument("--w-bits", type=int, help="weight bits (2..16)")
+    g.add_argument("--w-bits", type=int, help="weight bits (1..16; 2 ternary, 1 binary: "
+                   "every kept weight +-m, every kept block unified)")
     g.add_argument("--a-bits", type=int, help="activation bits (2..16)")
     g.add_argument("--seed", type=int, help="training seed (same seed, same artifact)")
+    g.add_argument("--method", choices=("admm", "reweighted"), help="ADMM (default) or "
+                   "reweighted dynamic regularization towards the micro-structure")
+    g.add_argument("--w-scale", choices=("range", "search"), help="per-layer power-of-two "
+                   "weight scale: from the weights' range (default), or chosen by the projection "
+                   "in every ADMM step (joint quantization; use it below 8 bits)")
+    g.add_argument("--k-digits", type=int, help="at most K nonzero canonical-signed-digit "
+                   "digits per weight magnitude (K-1 adders each)")
+    g.add_argument("--epochs", type=int, help="dense training epochs (default 60)")
+    g.add_argument("--admm-epochs", type=int, help="ADMM/reweighted epochs (default 200)")
+    g.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 100)")
+    g.add_argument("--checkpoint", help="checkpoint file: saved during training, resumed "
+                   "from when it exists (same settings)")
+    g.add_argument("--checkpoint-every", type=int, help="ADMM epochs between checkpoints "
+                   "(default 10)")
     g.add_argument("--no-progress", action="store_true", help="hide the training progress bars")
 
 
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
-                    "output_unify", "w_bits", "a_bits", "seed")
+                    "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
+                    "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every")
 
 
 def _compression(args: argparse.Namespace) -> Callable[[], artifact.Network]:

@@ -368,8 +368,8 @@ def test_missing_file(tmp_path):
     # the requantize shift of layer 0 is 0 + 2 - frac: frac 3 makes it -1
     (lambda n: n["layers"][0]["output"].__setitem__("frac", 3), "negative requantize shift"),
     # widths and fracs out of the supported ranges
-    (lambda n: n["layers"][0].__setitem__("w_bits", 17), "w_bits: value 17 is outside [2, 16]"),
-    (lambda n: n["layers"][0].__setitem__("w_bits", 1), "w_bits: value 1 is outside [2, 16]"),
+    (lambda n: n["layers"][0].__setitem__("w_bits", 17), "w_bits: value 17 is outside [1, 16]"),
+    (lambda n: n["layers"][0].__setitem__("w_bits", 0), "w_bits: value 0 is outside [1, 16]"),
     (lambda n: n["input"].__setitem__("bits", 17), "input.bits: value 17 is outside [2, 16]"),
     (lambda n: n["input"].__setitem__("frac", 33), "input.frac: value 33 is outside"),
     (lambda n: n["layers"][1]["output"].__setitem__("frac", -33),

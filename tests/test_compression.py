@@ -436,7 +436,7 @@ def test_config_validation_and_layer_config():
     default = CompressConfig()
     assert default.layer_config(1, 2) == {"block": (1, 4), "prune": 0.4, "unify": 0.8,
                                           "w_bits": 8}
-    for bad in ({"prune": 1.5}, {"block": (0, 4)}, {"w_bits": 1}, {"hidden": ()},
+    for bad in ({"prune": 1.5}, {"block": (0, 4)}, {"w_bits": 0}, {"hidden": ()},
                 {"admm_optimizer": "lbfgs"}, {"rho_growth": 0.5}):
         with pytest.raises(ValueError):
             CompressConfig(**bad)

@@ -11,6 +11,8 @@ In the artifact, the weight matrix ``[out, in]`` is stored by blocks of shape ``
 
 Weights are symmetric ``w_bits`` integers in ``[-(2**(w_bits-1)-1), 2**(w_bits-1)-1]`` with
 ``w_frac`` fractional bits; the bias is at accumulator scale (``frac = in.frac + w_frac``).
+``w_bits`` 1 is binary: a weight is only its sign, so every kept block is unified with
+magnitude 1 (the value ``+-2**-w_frac``) and no block is dense; ``w_bits`` 2 is ternary.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class DenseLayer(LayerKind):
 
     @property
     def w_max(self) -> int:
-        return (1 << (self.w_bits - 1)) - 1
+        return weight_max(self.w_bits)
 
     @property
     def in_shape(self) -> Shape:
@@ -74,7 +76,7 @@ class DenseLayer(LayerKind):
             fail(where, f"in_features {self.in_features} does not match the "
                  f"{_shape_text(in_shape)} the previous layer produces")
         check_int(f"{where}.out_features", self.out_features, 1, MAX_FEATURES)
-        check_int(f"{where}.w_bits", self.w_bits, 2, MAX_BITS)
+        check_int(f"{where}.w_bits", self.w_bits, 1, MAX_BITS)
         check_int(f"{where}.w_frac", self.w_frac, -32, 32)
         check_qtype(f"{where}.output", self.output)
         br, bc = self.block
@@ -96,6 +98,9 @@ class DenseLayer(LayerKind):
             fail(where, f"a weight magnitude exceeds {self.w_max}, the {self.w_bits}-bit limit")
         if np.abs(self.bias).max(initial=0) >= 1 << 48:
             fail(where, "a bias exceeds 48 bits; the accumulator scale is implausible")
+        if self.w_bits == 1 and np.any(self.kinds == BlockKind.DENSE):
+            fail(where, "w_bits 1 (binary) stores only signs: its blocks must be pruned or "
+                 "unified, not dense")
         for brow in range(nbr):
             for bcol in range(nbc):
                 rs, cs = block_slices(brow, bcol, self.out_features, self.in_features,
@@ -171,7 +176,7 @@ class DenseLayer(LayerKind):
         if any(ch not in "PUD" for r in rows for ch in r):
             fail(f"{where}.block_kinds", "block kinds must be the letters P, U or D")
         kinds = np.array([[BlockKind.from_letter(ch) for ch in r] for r in rows], dtype=np.uint8)
-        w_bits = check_int(f"{where}.w_bits", get(obj, "w_bits", int, where), 2, MAX_BITS)
+        w_bits = check_int(f"{where}.w_bits", get(obj, "w_bits", int, where), 1, MAX_BITS)
         weight = _weights_from_json(obj, where, kinds, n_out, n_in, block_t, w_bits)
         bias = get(obj, "bias", list, where)
         if len(bias) != n_out:
@@ -255,6 +260,12 @@ class DenseLayer(LayerKind):
         )
 
 
+def weight_max(w_bits: int) -> int:
+    """Largest weight magnitude of ``w_bits`` symmetric integers; 1 for binary (``w_bits`` 1:
+    the sign alone, magnitude 1)."""
+    return 1 if w_bits == 1 else (1 << (w_bits - 1)) - 1
+
+
 def _shape_text(shape: Shape) -> str:
     return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape)) + " tensor"
 
@@ -262,7 +273,7 @@ def _shape_text(shape: Shape) -> str:
 def _weights_from_json(obj: Any, where: str, kinds: np.ndarray, n_out: int, n_in: int,
                        block: tuple[int, int], w_bits: int) -> np.ndarray:
     """The weight matrix from the unified and dense block lists, checked against the map."""
-    w_max = (1 << (w_bits - 1)) - 1
+    w_max = weight_max(w_bits)
     unified = get(obj, "unified", dict, where)
     mags = get(unified, "magnitudes", list, f"{where}.unified")
     signs = get(unified, "signs", list, f"{where}.unified")
