@@ -15,8 +15,8 @@ import numpy as np
 
 from . import __version__, artifact, compressors
 from .artifact import ArtifactError
-from .flow import (FlowError, accuracies, check_design, simulate_design, stimulus,
-                   write_roms)
+from .flow import (FlowError, accuracies, check_design, check_roms, fit_roms, simulate_design,
+                   stimulus, write_roms)
 from .backends import BACKENDS
 from .generate import generate
 from .numerics import WidthError
@@ -26,7 +26,7 @@ from .manifest import DesignManifest
 from .report import build_report, dumps as report_dumps, summary_table, synth_table
 from .rom import ROM_FORMATS, RomError
 from .addergraph import DSP_POLICIES
-from .schedules import ARCHITECTURES, Schedule, ScheduleOptions, make_schedule
+from .schedules import ARCHITECTURES, FoldedSchedule, Schedule, ScheduleOptions, make_schedule
 from .sim.runner import SIMULATORS, SimConfig, default_build_dir
 from .sim.toolchain import SimulatorError, find_simulator, require_cocotb
 from .synth import DEVICES, TARGETS, SynthConfig, SynthError, synthesize
@@ -40,6 +40,9 @@ examples:
   hlsgen generate out/artifact.json --out out/design
   hlsgen simulate out/artifact.json --design out/design --vectors digits --waves
   hlsgen rom out/artifact.json --out out/rom
+  hlsgen run --arch folded --pes 4,2 --out out_folded   # P processing elements per layer
+  hlsgen rom new.json --fit out_folded/design --out new_rom   # new weights, same RTL
+  hlsgen simulate new.json --design out_folded/design --rom new_rom --vectors random
   hlsgen report out/artifact.json --sim out/sim.json --out out/report.json
   hlsgen run --artifact examples/digits_mlp.json --out out   # no training
   hlsgen sweep examples/sweep.toml --out sw # a design-space sweep on Dask (local cluster)
@@ -169,9 +172,28 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _schedule_options(args: argparse.Namespace) -> ScheduleOptions:
-    if args.levels_per_stage < 1:
-        raise ValueError(f"--levels-per-stage must be >= 1, got {args.levels_per_stage}")
-    return ScheduleOptions(levels_per_stage=args.levels_per_stage, dsp=args.dsp)
+    """The schedule options a command was given (``rom`` takes only the folded ones)."""
+    d = ScheduleOptions()
+    levels = getattr(args, "levels_per_stage", d.levels_per_stage)
+    if levels < 1:
+        raise ValueError(f"--levels-per-stage must be >= 1, got {levels}")
+    budget = getattr(args, "cycle_budget", d.cycle_budget)
+    if budget < 1:
+        raise ValueError(f"--cycle-budget must be >= 1, got {budget}")
+    return ScheduleOptions(levels_per_stage=levels, dsp=getattr(args, "dsp", d.dsp),
+                           pes=getattr(args, "pes", None) or (),
+                           rom_depths=getattr(args, "rom_depth", None) or (),
+                           cycle_budget=budget)
+
+
+def _add_folded_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("folded architecture (--arch folded)")
+    g.add_argument("--pes", type=_ints, help="processing elements per layer, e.g. 4,2 (0 or "
+                   "missing: enough for about --cycle-budget cycles per inference)")
+    g.add_argument("--cycle-budget", type=int, default=ScheduleOptions().cycle_budget,
+                   help="the default PEs' target cycles per layer walk (default %(default)s)")
+    g.add_argument("--rom-depth", type=_ints, help="ROM words per layer (default: the busiest "
+                   "PE's), headroom for weights loaded later with `hlsgen rom --fit`")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -205,19 +227,24 @@ def _require_simulator(name: str) -> None:
 
 def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
               vectors: tuple[np.ndarray, np.ndarray | None], build_dir: Path,
-              sim_path: Path) -> dict[str, Any]:
+              sim_path: Path, rom: Path | None = None) -> dict[str, Any]:
     """Simulate ``design`` on ``vectors``; returns the sim.json summary (not written)."""
     x, y = vectors
     _say(f"simulating {len(x)} {args.vectors} vectors on {args.simulator} (stalls in "
          f"{args.stall_in}, out {args.stall_out}; build folder {build_dir})")
     t0 = time.monotonic()
-    summary = simulate_design(net, design, x, y, _sim_config(args), build_dir, args.simulator)
+    summary = simulate_design(net, design, x, y, _sim_config(args), build_dir, args.simulator,
+                              rom)
     summary["vectors"] = args.vectors
+    if rom is not None:
+        summary["rom_dir"] = str(rom)
     summary["artifact_sha256"] = artifact.digest(net)
     _say(f"{summary['rtl_vectors']} vectors, {summary['rtl_mismatches']} mismatches, "
          f"{summary['rtl_cycles']} cycles ({time.monotonic() - t0:.1f} s) -> {sim_path}")
     if "wave_file" in summary:
         _say(f"waveform: {summary['wave_file']}")
+    if "cycles_per_inference" in summary:
+        _say(f"steady state (no stalls): {summary['cycles_per_inference']} cycles per inference")
     return summary
 
 
@@ -233,9 +260,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                          else default_build_dir(design, args.simulator), folder=True,
                          option="--build-dir")
     vectors = _stimulus(args, net)
-    check_design(net, design)
+    rom = Path(args.rom).absolute() if args.rom else None
+    if rom is None:
+        check_design(net, design)
+    else:
+        check_roms(net, design, rom)
     _require_simulator(args.simulator)
-    summary = _simulate(args, net, design, vectors, build, out)
+    summary = _simulate(args, net, design, vectors, build, out, rom)
     atomic_write_text(out, _sim_text(summary))
     return 0 if _sim_ok(summary) else 1
 
@@ -247,8 +278,15 @@ def _sim_ok(summary: dict[str, Any]) -> bool:
 
 
 def cmd_rom(args: argparse.Namespace) -> int:
-    plan = make_plan(artifact.load(args.artifact))
-    files = write_roms(plan, Path(args.out), args.formats)
+    net = artifact.load(args.artifact)
+    out = check_target(Path(args.out), folder=True, option="--out")
+    if args.fit:
+        schedule = fit_roms(net, Path(args.fit))
+        _say(f"fitted into {args.fit}'s ROM capacity: " + ", ".join(
+            f"layer {l.index} {l.busiest}/{l.depth} words" for l in schedule.layers))
+    else:
+        schedule = make_schedule(make_plan(net), "folded", _schedule_options(args))
+    files = write_roms(schedule, out, args.formats)
     _say(f"{len(files)} ROM files -> {args.out}")
     return 0
 
@@ -442,7 +480,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sim = _simulate(args, net, mirror, vectors, paths.build / args.simulator,
                         paths.out / "sim.json")
         atomic_write_text(tmp / "sim.json", _sim_text(sim))
-        roms = write_roms(schedule.plan, tmp / "rom", ROM_FORMATS)
+        roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
+                          else make_schedule(schedule.plan, "folded", _schedule_options(args)),
+                          tmp / "rom", ROM_FORMATS)
         _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
         synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
             if args.synth else None
@@ -503,6 +543,7 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
                    help="constant multipliers: 'never' (default: shift-and-add, no DSP), "
                    "'auto' (a multiplier where the constant needs 3+ signed digits), 'always' "
                    "(every constant that is not a power of two)")
+    _add_folded_args(p)
 
 
 def _targets(text: str) -> tuple[str, ...]:
@@ -564,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="the artifact the design was generated from")
     p.add_argument("--design", required=True, help="design folder from `hlsgen generate`")
     p.add_argument("--out", default="sim.json", help="results (default: sim.json)")
+    p.add_argument("--rom", help="a folded design: run it with the ROM images in this folder "
+                   "(`hlsgen rom ARTIFACT --fit DESIGN`) instead of its own; the design may "
+                   "come from another artifact of the same layer shapes")
     _add_sim_args(p)
     p.set_defaults(func=cmd_simulate)
 
@@ -572,6 +616,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="ROM folder to (re)create")
     p.add_argument("--formats", type=_formats, default=ROM_FORMATS,
                    help=f"comma-separated, default {','.join(ROM_FORMATS)}")
+    p.add_argument("--fit", help="a folded design folder: write this artifact's ROM images "
+                   "into that design's ROM capacity (re-balanced for it), or say what does "
+                   "not fit; without it, the images of `generate --arch folded` with the "
+                   "options below")
+    _add_folded_args(p)
     p.set_defaults(func=cmd_rom)
 
     p = sub.add_parser("synth", help="synthesize a design (Yosys, nextpnr-ecp5): LUTs, FFs, "

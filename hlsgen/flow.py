@@ -5,6 +5,7 @@ compress -> artifact -> generate (design folder) -> simulate (sim.json) -> rom -
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,14 +13,18 @@ import numpy as np
 
 from . import numerics
 from .artifact import Network, digest
-from .blockrom import design_roms
+from .blockrom import rom_tree
 from .manifest import DesignManifest, ManifestError
 from .datasets import DIGITS_INPUT, Split, load_digits_split
 from .output import write_tree
-from .plan import DesignPlan
+from .plan import make_plan
 from .randnet import random_inputs
-from .rom import ROM_FORMATS, rom_files
-from .sim.runner import SimConfig, compare, simulate
+from .rom import ROM_FORMATS
+from .schedules import FoldedSchedule
+from .schedules.folded import fit
+from .sim.runner import CocotbExecutor, SimConfig, compare
+
+STEADY_VECTORS = 16  # vectors of the no-stall run that measures a folded design's interval
 
 
 class FlowError(ValueError):
@@ -64,13 +69,47 @@ def check_design(net: Network, design_dir: Path) -> None:
                         f"(sha256 {made_from[:12]}); {regenerate}")
 
 
+def check_roms(net: Network, design_dir: Path, rom_dir: Path) -> None:
+    """Raise FlowError unless ``rom_dir`` holds ROM images of ``net`` written for the folded
+    design in ``design_dir`` (``hlsgen rom NET --fit DESIGN``)."""
+    redo = f"write them with `hlsgen rom ARTIFACT --fit {design_dir} --out {rom_dir}`"
+    try:
+        manifest = DesignManifest.load(Path(design_dir))
+    except ManifestError as exc:
+        raise FlowError(str(exc)) from None
+    if not manifest.folded:
+        raise FlowError(f"{design_dir} is a {manifest.arch} design, which loads no ROM; "
+                        "--rom needs a folded design (`hlsgen generate --arch folded`)")
+    for cap in manifest.folded:
+        side = Path(rom_dir) / f"{cap.rom}.json"
+        try:
+            doc = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise FlowError(f"{rom_dir} holds no readable {side.name}; {redo}") from None
+        if not isinstance(doc, dict) or (doc.get("width"), doc.get("depth")) != \
+                (cap.pes * cap.pe_width, cap.depth):
+            raise FlowError(f"{side}: not {cap.depth} words of {cap.pes * cap.pe_width} bits, "
+                            f"the capacity of {design_dir}; {redo}")
+        if f"sha256:{digest(net)[:16]}" not in str(doc.get("header", "")):
+            raise FlowError(f"{rom_dir} holds the ROM images of another artifact; {redo}")
+
+
 def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
                     labels: np.ndarray | None = None, config: SimConfig = SimConfig(),
-                    build_dir: Path | None = None, simulator: str = "verilator"
-                    ) -> dict[str, Any]:
-    """Simulate the design on ``inputs`` and compare every output bit with the reference."""
-    check_design(net, design_dir)
-    result = simulate(Path(design_dir), inputs, config, build_dir, simulator)
+                    build_dir: Path | None = None, simulator: str = "verilator",
+                    rom_dir: Path | None = None) -> dict[str, Any]:
+    """Simulate the design on ``inputs`` and compare every output bit with the reference.
+
+    A folded design runs with its own ROM images, or with those in ``rom_dir`` (another
+    artifact's, fitted to the design); it is also run once more without stalls on a few
+    vectors to measure its steady-state interval (``cycles_per_inference``)."""
+    if rom_dir is None:
+        check_design(net, design_dir)
+    else:
+        check_roms(net, design_dir, rom_dir)
+    executor = CocotbExecutor(Path(design_dir), simulator, build_dir, config, rom_dir)
+    executor.build()
+    result = executor.run(inputs)
     expected = numerics.forward(net, inputs)
     cmp = compare(result.outputs, expected)
     summary: dict[str, Any] = {
@@ -89,17 +128,45 @@ def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
         summary["rtl_accuracy"] = float(np.mean(numerics.predict(result.outputs) == labels))
     if result.wave_file is not None:
         summary["wave_file"] = str(result.wave_file)
+    if executor.manifest.folded:
+        summary["cycles_per_inference"] = measure_interval(executor, inputs, config.seed)
     return summary
 
 
-def write_roms(plan: DesignPlan, out_dir: Path,
+def measure_interval(executor: CocotbExecutor, inputs: np.ndarray, seed: int = 0) -> int:
+    """The steady-state interval between results, input always valid and output always
+    ready: the largest gap between output beats over the second half of a no-stall run of
+    ``STEADY_VECTORS`` vectors (the first results still fill the pipeline)."""
+    x = np.resize(np.asarray(inputs), (STEADY_VECTORS, np.asarray(inputs).shape[1]))
+    result = executor.run(x, SimConfig(stall_in=0.0, stall_out=0.0, seed=seed))
+    cycles = result.output_cycles
+    if len(cycles) != STEADY_VECTORS:
+        raise FlowError(f"the no-stall run gave {len(cycles)} of {STEADY_VECTORS} results; "
+                        f"see {executor.build_dir / 'sim.log'}")
+    half = STEADY_VECTORS // 2
+    return int(max(b - a for a, b in zip(cycles[half - 1:], cycles[half:])))
+
+
+def write_roms(schedule: FoldedSchedule, out_dir: Path,
                formats: Sequence[str] = ROM_FORMATS) -> list[str]:
-    """Write every ROM image of the design into ``out_dir`` (one atomic folder swap)."""
-    files: dict[str, str] = {}
-    for img in design_roms(plan):
-        files.update(rom_files(img, formats, header=plan.provenance()))
+    """Write every ROM image of a folded schedule into ``out_dir`` (one atomic folder swap):
+    the walk ROMs a folded design of this schedule loads, and the kind and bias maps."""
+    files = rom_tree(schedule, tuple(formats))
     write_tree(Path(out_dir), files)
     return sorted(files)
+
+
+def fit_roms(net: Network, design_dir: Path) -> FoldedSchedule:
+    """``net`` scheduled into the ROM capacity of the folded design in ``design_dir``
+    (FitError naming what does not fit)."""
+    try:
+        manifest = DesignManifest.load(Path(design_dir))
+    except ManifestError as exc:
+        raise FlowError(str(exc)) from None
+    if not manifest.folded:
+        raise FlowError(f"{design_dir} is a {manifest.arch} design, which loads no ROM; "
+                        "--fit needs a folded design (`hlsgen generate --arch folded`)")
+    return fit(make_plan(net), manifest.folded)
 
 
 def accuracies(net: Network, split: Split | None = None) -> dict[str, float | None]:

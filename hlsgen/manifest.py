@@ -11,10 +11,54 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "design.json"
+OPTIONAL = ("folded", "roms")  # written only when not empty
 
 
 class ManifestError(ValueError):
     """A design folder without a readable manifest. The message names the fix."""
+
+
+@dataclass(frozen=True)
+class LayerCapacity:
+    """What a folded layer's RTL fixes at generation, and so which ROM contents it can run:
+    ``pes`` PEs walking ``depth`` words of ``pe_width`` bits each (the ROM image ``rom``,
+    ``depth`` words of ``pes * pe_width`` bits, PE 0 in the least significant bits), the
+    word's field widths, and the numeric constants built into the datapath."""
+
+    index: int
+    name: str
+    rom: str            # the ROM image's name (file stem under the design's rom/)
+    pes: int
+    depth: int
+    pe_width: int
+    block_rows: int
+    block_cols: int
+    in_features: int
+    out_features: int
+    in_bits: int
+    in_signed: bool
+    out_bits: int
+    out_signed: bool
+    mag_bits: int       # unified magnitude field
+    w_bits: int         # dense weight field (0: the PEs have no dense datapath)
+    bias_bits: int
+    shift: int
+    relu: bool
+
+    @classmethod
+    def from_doc(cls, doc: Any, source: str) -> "LayerCapacity":
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{source}: a folded layer entry is not an object; "
+                                "regenerate the design")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            value = doc.get(f.name)
+            expected = {"str": str, "int": int, "bool": bool}[str(f.type)]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ManifestError(f"{source}: folded layer field {f.name!r} should be "
+                                    f"{expected.__name__}, got {value!r}; regenerate the design")
+            values[f.name] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -36,10 +80,19 @@ class DesignManifest:
     out_signed: bool
     latency: int              # cycles from an accepted input to its output (no stalls)
     initiation_interval: int  # cycles between accepted inputs at full rate
+    # folded designs: each layer's ROM capacity, and the ROM files (relative to the design
+    # folder) the RTL loads with $readmemh (empty for other architectures)
+    folded: tuple[LayerCapacity, ...] = ()
+    roms: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         doc = dataclasses.asdict(self)
         doc["sources"] = list(self.sources)
+        for name in OPTIONAL:
+            if not doc[name]:
+                del doc[name]       # absent when empty: other architectures' manifests
+            else:
+                doc[name] = list(doc[name])
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -53,6 +106,19 @@ class DesignManifest:
             raise ManifestError(f"{source}: expected a JSON object; regenerate the design")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            if f.name in OPTIONAL:
+                value = doc.get(f.name, [])
+                if not isinstance(value, list):
+                    raise ManifestError(f"{source}: field {f.name!r} should be a list; "
+                                        "regenerate the design")
+                if f.name == "folded":
+                    values[f.name] = tuple(LayerCapacity.from_doc(v, source) for v in value)
+                elif not all(isinstance(v, str) for v in value):
+                    raise ManifestError(f"{source}: field {f.name!r} should list file names; "
+                                        "regenerate the design")
+                else:
+                    values[f.name] = tuple(value)
+                continue
             if f.name not in doc:
                 raise ManifestError(f"{source}: missing field {f.name!r} (made by another "
                                     "hlsgen version?); regenerate the design with "

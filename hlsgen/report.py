@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .schedules import Schedule
+from .schedules import FoldedSchedule, Schedule
 
 
 def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
@@ -42,15 +42,36 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
             for l, s in zip(plan.layers, schedule.layers)
         ],
     }
+    if isinstance(schedule, FoldedSchedule):
+        rep.update(_folded(schedule))
     if sim is not None:
         rep.update({k: sim[k] for k in ("rtl_accuracy", "rtl_vectors", "rtl_mismatches",
                                         "rtl_cycles", "rtl_protocol_errors", "rtl_tlast_ok",
-                                        "simulator") if k in sim})
+                                        "simulator", "cycles_per_inference") if k in sim})
     if roms is not None:
         rep["rom_files"] = roms
     if synth is not None:
         rep["synth"] = dict(synth)
     return rep
+
+
+def _folded(schedule: FoldedSchedule) -> dict[str, Any]:
+    """A folded design's figures: ROM bits, the cycle lower bound, and per layer P, the ROM
+    (depth x width, bits), the busiest PE's blocks and words, and the layer's bound."""
+    return {
+        "rom_bits": schedule.rom_bits,
+        # max over layers of ceil(kept_blocks / P): the layers overlap, so the slowest
+        # layer's walk bounds the interval between inferences
+        "cycles_lower_bound": schedule.cycles_lower_bound,
+        "folded_layers": [
+            {"name": l.plan.name, "kept_blocks": l.kept_blocks, "pes": l.pes,
+             "rom_depth": l.depth, "rom_width": l.pes * l.capacity.pe_width,
+             "rom_pe_width": l.capacity.pe_width, "rom_bits": l.rom_bits,
+             "busiest_pe_blocks": l.busiest_blocks, "busiest_pe_words": l.busiest,
+             "cycles_lower_bound": l.lower_bound, "walk_cycles": l.depth,
+             "multipliers": l.multiplier_count}
+            for l in schedule.layers],
+    }
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -82,6 +103,15 @@ def summary_table(rep: Mapping[str, Any]) -> str:
     ]
     if "rtl_cycles" in rep:
         rows.append(("RTL cycles, all vectors (with stalls)", str(rep["rtl_cycles"])))
+    for l in rep.get("folded_layers", ()):
+        rows.append((f"{l['name']}: PEs, ROM depth x width (bits)",
+                     f"{l['pes']}, {l['rom_depth']} x {l['rom_width']} ({l['rom_bits']})"))
+        rows.append((f"{l['name']}: kept / busiest-PE blocks, bound",
+                     f"{l['kept_blocks']} / {l['busiest_pe_blocks']}, {l['cycles_lower_bound']}"))
+    if "cycles_lower_bound" in rep:
+        rows.append(("cycles per inference (measured / bound)",
+                     f"{rep.get('cycles_per_inference', 'n/a')} / {rep['cycles_lower_bound']}"))
+        rows.append(("ROM bits", str(rep["rom_bits"])))
     rows += _synth_rows(rep.get("synth") or {})
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 24)

@@ -1,7 +1,8 @@
 """The exported block ROMs hold exactly the artifact's weights, kinds and biases.
 
-Decodes every ROM from its ``.mem`` text through the documented bit layout and rebuilds the
-weight matrix, block-kind map and biases of each layer, for block shapes with edge blocks.
+Decodes every ROM from its ``.mem`` text through the documented bit layout (the folded PEs'
+walk ROM, one word per PE per address) and rebuilds the weight matrix, block-kind map and
+biases of each layer, for block shapes with edge blocks and several PE counts.
 """
 
 from __future__ import annotations
@@ -10,42 +11,68 @@ import numpy as np
 import pytest
 
 from hlsgen.artifact import BlockKind, block_grid, block_slices
-from hlsgen.blockrom import design_roms
+from hlsgen.blockrom import design_roms, unpack_walk
 from hlsgen.plan import make_plan
 from hlsgen.randnet import random_network
+from hlsgen.schedules.folded import schedule_folded
 from hlsgen.rom import from_twos, read_mem, to_mem, unpack_fields
 
 
-def _decode_layer(roms: dict, prefix: str, layer):
+def _decode_layer(roms: dict, layer, cap):
+    """Rebuild a layer from its ROM texts alone: the kind map, and the weights and biases from
+    the walk ROM the folded PEs read (every PE's words, through the documented layout)."""
     n_out, n_in, block = layer.out_features, layer.in_features, layer.block
+    prefix = cap.rom[:-len("_blocks")]
     nbr, nbc = block_grid(n_out, n_in, block)
     kinds_img = roms[f"{prefix}_kinds"]
     kinds = np.array([[unpack_fields(w, kinds_img.layout)[f"b{c}"] for c in range(nbc)]
                       for w in read_mem(to_mem(kinds_img), kinds_img.width)])
+    walk = roms[cap.rom]
+    assert (walk.width, walk.depth) == (cap.pes * cap.pe_width, cap.depth)
     weight = np.zeros((n_out, n_in), dtype=np.int64)
-    blocks_img = roms.get(f"{prefix}_blocks")
-    words = read_mem(to_mem(blocks_img), blocks_img.width) if blocks_img else ()
-    kept = [(r, c) for r in range(nbr) for c in range(nbc) if kinds[r, c] != BlockKind.PRUNED]
-    assert len(words) == len(kept)
-    for i, word in enumerate(words):
-        f = unpack_fields(word, blocks_img.layout)
-        assert (f["brow"], f["bcol"]) == kept[i]
-        assert f["last"] == int(i + 1 == len(kept) or kept[i + 1][0] != kept[i][0])
-        rs, cs = block_slices(f["brow"], f["bcol"], n_out, n_in, block)
-        shape = (rs.stop - rs.start, cs.stop - cs.start)
-        size = shape[0] * shape[1]
-        if f["kind"] == 0:
-            assert kinds[f["brow"], f["bcol"]] == BlockKind.UNIFIED
-            mag = f["payload"] & ((1 << (layer.w_bits - 1)) - 1)
-            signs = [(f["payload"] >> (layer.w_bits - 1 + k)) & 1 for k in range(size)]
-            vals = [-mag if s else mag for s in signs]
-        else:
-            assert kinds[f["brow"], f["bcol"]] == BlockKind.DENSE
-            vals = [from_twos((f["payload"] >> (k * layer.w_bits)) & ((1 << layer.w_bits) - 1),
-                              layer.w_bits) for k in range(size)]
-        weight[rs, cs] = np.array(vals).reshape(shape)
+    bias = [None] * n_out
+    seen = []
+    br, bc = block
+    for pe in unpack_walk(read_mem(to_mem(walk), walk.width), cap):
+        first_row = True
+        for f in pe:
+            if not f["valid"]:
+                assert f == {k: 0 for k in f}  # padding words are zero
+                continue
+            assert f["first"] == int(first_row)
+            first_row = bool(f["last"])
+            rs, cs = block_slices(f["brow"], f["bcol"], n_out, n_in, block)
+            if f["first"]:
+                for r in range(rs.start, rs.stop):
+                    assert bias[r] is None
+                    bias[r] = from_twos((f["bias"] >> ((r - rs.start) * cap.bias_bits))
+                                        & ((1 << cap.bias_bits) - 1), cap.bias_bits)
+            else:
+                assert f["bias"] == 0
+            kind = kinds[f["brow"], f["bcol"]]
+            if kind == BlockKind.PRUNED:  # a bias-only word: a row with no kept block
+                assert f["payload"] == 0 and f["first"] and f["last"]
+                assert (kinds[f["brow"]] == BlockKind.PRUNED).all()
+                continue
+            seen.append((f["brow"], f["bcol"]))
+            for r in range(rs.start, rs.stop):
+                for c in range(cs.start, cs.stop):
+                    pos = (r - rs.start) * bc + (c - cs.start)
+                    if f["kind"] == 0:
+                        assert kind == BlockKind.UNIFIED
+                        mag = f["payload"] & ((1 << cap.mag_bits) - 1)
+                        weight[r, c] = -mag if (f["payload"] >> (cap.mag_bits + pos)) & 1 \
+                            else mag
+                    else:
+                        assert kind == BlockKind.DENSE
+                        weight[r, c] = from_twos((f["payload"] >> (pos * cap.w_bits))
+                                                 & ((1 << cap.w_bits) - 1), cap.w_bits)
+    kept = sorted((r, c) for r in range(nbr) for c in range(nbc)
+                  if kinds[r, c] != BlockKind.PRUNED)
+    assert sorted(seen) == kept  # every kept block exactly once
     bias_img = roms[f"{prefix}_bias"]
-    bias = [from_twos(w, bias_img.width) for w in read_mem(to_mem(bias_img), bias_img.width)]
+    assert bias == [from_twos(w, bias_img.width)
+                    for w in read_mem(to_mem(bias_img), bias_img.width)]
     return kinds, weight, bias
 
 
@@ -58,9 +85,11 @@ def _decode_layer(roms: dict, prefix: str, layer):
 def test_block_roms_rebuild_the_artifact(sizes, block, w_bits, probs):
     net = random_network(np.random.default_rng(len(sizes) * w_bits), sizes, block, w_bits,
                          kind_probs=probs)
-    roms = {img.name: img for img in design_roms(make_plan(net))}
-    for i, layer in enumerate(net.layers):
-        kinds, weight, bias = _decode_layer(roms, f"l{i}_{layer.name}", layer)
-        assert (kinds == layer.kinds).all()
-        assert (weight == layer.weight).all()
-        assert bias == layer.bias.tolist()
+    for pes in (1, 2):
+        schedule = schedule_folded(make_plan(net), (pes,) * len(net.layers))
+        roms = {img.name: img for img in design_roms(schedule)}
+        for layer, folded in zip(net.layers, schedule.layers):
+            kinds, weight, bias = _decode_layer(roms, layer, folded.capacity)
+            assert (kinds == layer.kinds).all()
+            assert (weight == layer.weight).all()
+            assert bias == layer.bias.tolist()

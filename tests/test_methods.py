@@ -15,7 +15,8 @@ import torch
 
 import hlsgen.artifact as artifact
 from hlsgen.artifact import ArtifactError, BlockKind, DenseLayer, Network, QType
-from hlsgen.blockrom import block_rom
+from hlsgen.blockrom import unpack_walk, walk_rom
+from hlsgen.schedules import make_schedule
 from hlsgen.datasets import load_digits_split
 from hlsgen.plan import make_plan
 
@@ -124,10 +125,13 @@ def test_hlsgen_accepts_binary_layers():
     assert np.array_equal(again.layers[0].weight, net.layers[0].weight)
     plan = make_plan(net)
     assert plan.totals()["weight_bits"] == 2 * 3 + 2 * 4  # kind map + signs only
-    rom = block_rom(plan.layers[0], "fc0")
-    assert rom is not None
-    payloads = [w & 0xF for w in rom.words]  # 4 sign bits, no magnitude field
-    assert payloads == [0b0010, 0b1011]
+    # the folded walk ROM stores the binary magnitude 1 in a 1-bit field, then the signs
+    layer = make_schedule(plan, "folded").layers[0]
+    assert layer.capacity.mag_bits == 1
+    words = [f for pe in unpack_walk(walk_rom(layer).words, layer.capacity) for f in pe
+             if f["valid"]]
+    unified = sorted((f["brow"], f["payload"]) for f in words if f["payload"])
+    assert unified == [(0, 1 | 0b0010 << 1), (1, 1 | 0b1011 << 1)]
     with pytest.raises(ArtifactError, match="binary"):
         artifact.validate(_binary_net("D"))
     bad = _binary_net()

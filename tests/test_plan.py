@@ -403,7 +403,7 @@ def test_non_ascii_network_name_is_refused(name):
 
 def test_unknown_architecture():
     net = legal_random_network(0, [4, 3], (2, 2))
-    assert list(ARCHITECTURES) == ["unrolled"]
+    assert list(ARCHITECTURES) == ["unrolled", "folded"]
     with pytest.raises(ValueError, match=r"unknown architecture 'systolic'; choose one of "
                                          "unrolled"):
         make_schedule(make_plan(net), "systolic")

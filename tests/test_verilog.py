@@ -248,7 +248,8 @@ def test_every_template_is_rendered(monkeypatch, verilator, tmp_path):
     kinds = {(pe.kind.name, pe.magnitude_shift is not None) for l in plan.layers
              for pe in l.kept_blocks}
     assert kinds == {("UNIFIED", True), ("UNIFIED", False), ("DENSE", False)}
-    files = design_files(plan)
+    files = {**design_files(plan),  # every architecture renders its templates
+             **{f"folded/{k}": v for k, v in render(make_schedule(plan, "folded")).tree().items()}}
     assert sorted(set(used)) == all_templates()
     for name, text in files.items():
         for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..manifest import DesignManifest
-from ..schedules import UnrolledSchedule
+from ..blockrom import pe_layout, rom_tree
+from ..blocks import block_grid
+from ..schedules import FoldedSchedule, UnrolledSchedule
 from ..templating import render as render_template
 from . import RenderedDesign, provenance
 
@@ -39,6 +41,10 @@ class VerilogNames:
     def top_file(self) -> str:
         return f"{self.top}.v"
 
+    def pe(self, index: int) -> str:
+        """A folded layer's processing element."""
+        return f"{self.layer(index)}_pe"
+
 
 def top_module(schedule: UnrolledSchedule) -> str:
     return VerilogNames(schedule.plan.name).top
@@ -58,8 +64,53 @@ def render_files(schedule: UnrolledSchedule) -> dict[str, str]:
     return files
 
 
-def render(schedule: UnrolledSchedule) -> RenderedDesign:
+ROM_DIR = "rom"
+
+
+def render_folded_files(schedule: FoldedSchedule) -> dict[str, str]:
+    """Every RTL file of a folded design, by file name: per layer its PE module and the layer
+    (walk, ROM, PEs, output buffers), and the top."""
+    names = VerilogNames(schedule.plan.name)
+    common = {"header": provenance(schedule), "names": names}
+    files = {}
+    for layer in schedule.layers:
+        lp = layer.plan
+        nbr, nbc = block_grid(lp.out_features, lp.in_features, lp.block)
+        context = dict(layer=layer, nbr=nbr, nbc=nbc,
+                       kw=max(1, (layer.depth - 1).bit_length()),
+                       fields={f.name: f for f in pe_layout(layer.capacity)},
+                       rom_file=f"{ROM_DIR}/{layer.capacity.rom}.mem", **common)
+        files[f"{names.pe(lp.index)}.v"] = render_template("verilog/pe_folded.v.j2", **context)
+        files[names.layer_file(lp.index)] = render_template("verilog/layer_folded.v.j2",
+                                                            **context)
+    files[names.top_file] = render_template("verilog/top_folded.v.j2", schedule=schedule,
+                                            plan=schedule.plan, **common)
+    return files
+
+
+def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
+    """A folded design: RTL, the ROM images it loads (``rom/``, exactly what ``hlsgen rom``
+    writes) and a manifest carrying the ROM capacity."""
+    rtl = render_folded_files(schedule)
+    roms = {f"{ROM_DIR}/{name}": text for name, text in rom_tree(schedule).items()}
+    plan = schedule.plan
+    manifest = DesignManifest(
+        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
+        arch=schedule.arch, backend=BACKEND, name=plan.name,
+        top=VerilogNames(plan.name).top, sources=tuple(f"rtl/{f}" for f in rtl),
+        in_features=plan.in_features, in_bits=plan.in_type.bits, in_signed=plan.in_type.signed,
+        out_features=plan.out_features, out_bits=plan.out_type.bits,
+        out_signed=plan.out_type.signed, latency=schedule.latency,
+        initiation_interval=schedule.initiation_interval, folded=schedule.capacities,
+        roms=tuple(f"{ROM_DIR}/{cap.rom}.mem" for cap in schedule.capacities))
+    return RenderedDesign({**{f"rtl/{name}": text for name, text in rtl.items()}, **roms},
+                          manifest)
+
+
+def render(schedule: UnrolledSchedule | FoldedSchedule) -> RenderedDesign:
     """The design folder's RTL files and manifest."""
+    if isinstance(schedule, FoldedSchedule):
+        return _render_folded(schedule)
     rtl = render_files(schedule)
     plan = schedule.plan
     manifest = DesignManifest(

@@ -1,8 +1,8 @@
 """Architectures: each is one schedule built on the neutral plan.
 
-``unrolled`` (latency): each layer one shared adder graph, one input vector per clock. A new
-architecture (``folded``: P PEs walking ROMs of kept blocks) is a new module here and one
-entry in ``ARCHITECTURES``.
+``unrolled`` (latency): each layer one shared adder graph, one input vector per clock.
+``folded`` (resource): per layer P PEs walking a ROM of the kept blocks, one block per clock.
+A new architecture is a new module here and one entry in ``ARCHITECTURES``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from ..plan import DesignPlan
+from .folded import DEFAULT_CYCLE_BUDGET, FoldedSchedule, schedule_folded
 from .unrolled import LEVELS_PER_STAGE, UnrolledSchedule, schedule_unrolled
 
 
@@ -20,11 +21,17 @@ class ScheduleOptions:
 
     levels_per_stage: int = LEVELS_PER_STAGE  # adder levels between pipeline registers
     dsp: str = "never"  # constant multipliers: never (shift-and-add), auto, always
+    # folded: PEs per layer (0 or missing: enough for about cycle_budget cycles per walk),
+    # ROM depth per layer (0 or missing: the busiest PE's words)
+    pes: tuple[int, ...] = ()
+    rom_depths: tuple[int, ...] = ()
+    cycle_budget: int = DEFAULT_CYCLE_BUDGET
 
 
-Schedule = Union[UnrolledSchedule]
+Schedule = Union[UnrolledSchedule, FoldedSchedule]
 ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
     "unrolled": lambda plan, o: schedule_unrolled(plan, o.levels_per_stage, o.dsp),
+    "folded": lambda plan, o: schedule_folded(plan, o.pes, o.rom_depths, o.cycle_budget),
 }
 
 
@@ -37,4 +44,5 @@ def make_schedule(plan: DesignPlan, arch: str = "unrolled",
     return ARCHITECTURES[arch](plan, options)
 
 
-__all__ = ["ARCHITECTURES", "Schedule", "ScheduleOptions", "UnrolledSchedule", "make_schedule"]
+__all__ = ["ARCHITECTURES", "FoldedSchedule", "Schedule", "ScheduleOptions", "UnrolledSchedule",
+           "make_schedule"]

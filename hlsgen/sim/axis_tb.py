@@ -50,6 +50,7 @@ async def stream_vectors(dut) -> None:
 
     outputs: list[list[int]] = []
     lasts: list[int] = []
+    out_cycles: list[int] = []
     errors: list[str] = []
     idx = 0
     in_valid = False
@@ -68,6 +69,7 @@ async def stream_vectors(dut) -> None:
         if m_valid and out_ready:
             outputs.append(_unpack(m_data, job["out_features"], out_w, job["out_signed"]))
             lasts.append(int(m_last))
+            out_cycles.append(cycle)
             last_out = cycle
             held = None
         elif m_valid:
@@ -102,6 +104,7 @@ async def stream_vectors(dut) -> None:
         "protocol_errors": errors,
         "first_in_cycle": first_in,
         "last_out_cycle": last_out,
+        "out_cycles": out_cycles,
     }
     with open(job["results"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)

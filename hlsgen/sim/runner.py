@@ -57,6 +57,7 @@ class SimResult:
     tool: Tool
     wave_file: Path | None = None
     simulator: str = "verilator"
+    output_cycles: tuple[int, ...] = ()  # the cycle each output beat was taken
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +137,8 @@ class CocotbExecutor:
     """A design folder on one simulator through cocotb (``verilator`` or ``icarus``)."""
 
     def __init__(self, design_dir: Path, simulator: str = "verilator",
-                 build_dir: Path | None = None, config: SimConfig = SimConfig()) -> None:
+                 build_dir: Path | None = None, config: SimConfig = SimConfig(),
+                 rom_dir: Path | None = None) -> None:
         if simulator not in SIMULATORS:
             raise SimulatorError(f"unknown simulator {simulator!r}; choose one of "
                                  f"{', '.join(SIMULATORS)}")
@@ -150,10 +152,29 @@ class CocotbExecutor:
                               ).absolute()
         self.config = config
         self.waves = config.waves
+        # a folded design's ROM images: the design's own rom/, or another folder of images
+        # written for it by `hlsgen rom --fit` (the RTL is unchanged: it reads them at run time)
+        self.roms = tuple(self._rom_source(rel, rom_dir) for rel in self.manifest.roms)
         require_cocotb()
         tools = find_simulator(simulator)
         self.tool = tools[0]
         self._runner = _pinned_runner(simulator, tools)
+
+    def _rom_source(self, rel: str, rom_dir: Path | None) -> tuple[Path, str]:
+        src = Path(rom_dir) / Path(rel).name if rom_dir is not None else self.design_dir / rel
+        if not src.is_file():
+            where = f"--rom {rom_dir}" if rom_dir is not None else str(self.design_dir)
+            raise SimulatorError(f"{where} holds no ROM image {Path(rel).name}, which "
+                                 f"{self.manifest.top} loads; write it with `hlsgen rom`")
+        return src, rel
+
+    def _place_roms(self) -> None:
+        """Copy the ROM images where ``$readmemh`` finds them: the relative ``INIT_FILE``
+        paths resolve in the simulator's working folder, the build folder."""
+        for src, rel in self.roms:
+            dest = self.build_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
 
     def build(self) -> None:
         """Compile the design (make/iverilog rebuild only what changed)."""
@@ -169,9 +190,10 @@ class CocotbExecutor:
             raise SimulatorError(f"building {self.manifest.top} with {self.simulator} failed "
                                  f"({exc}); see {log}") from None
 
-    def run(self, inputs: np.ndarray) -> "SimResult":
-        """Stream ``inputs`` ([N, in_features] integers) through the built design."""
-        m, config = self.manifest, self.config
+    def run(self, inputs: np.ndarray, config: SimConfig | None = None) -> "SimResult":
+        """Stream ``inputs`` ([N, in_features] integers) through the built design (with
+        ``config``'s stalls and seed instead of the executor's, if given)."""
+        m, config = self.manifest, config or self.config
         inputs = np.asarray(inputs, dtype=np.int64)
         if inputs.ndim != 2 or inputs.shape[1] != m.in_features or len(inputs) == 0:
             raise ValueError(f"inputs must have shape [N>0, {m.in_features}], "
@@ -192,6 +214,7 @@ class CocotbExecutor:
             "results": str(results_path),
         }
         job_path.write_text(json.dumps(job))
+        self._place_roms()
         xml = self._runner.test(test_module=TB_MODULE, hdl_toplevel=m.top,
                                 build_dir=self.build_dir, test_dir=self.build_dir,
                                 waves=self.waves,
@@ -217,13 +240,16 @@ class CocotbExecutor:
             wave_file=wave if wave is not None and wave.is_file() else None,
             tool=self.tool,
             simulator=self.simulator,
+            output_cycles=tuple(res.get("out_cycles", ())),
         )
 
 
 def simulate(design_dir: Path, inputs: np.ndarray, config: SimConfig = SimConfig(),
-             build_dir: Path | None = None, simulator: str = "verilator") -> SimResult:
-    """Build the design in ``design_dir`` on ``simulator`` and stream ``inputs`` through it."""
-    executor = CocotbExecutor(design_dir, simulator, build_dir, config)
+             build_dir: Path | None = None, simulator: str = "verilator",
+             rom_dir: Path | None = None) -> SimResult:
+    """Build the design in ``design_dir`` on ``simulator`` and stream ``inputs`` through it
+    (a folded design with the ROM images in ``rom_dir`` instead of its own, if given)."""
+    executor = CocotbExecutor(design_dir, simulator, build_dir, config, rom_dir)
     executor.build()
     return executor.run(inputs)
 
