@@ -244,7 +244,8 @@ def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
     if "wave_file" in summary:
         _say(f"waveform: {summary['wave_file']}")
     if "cycles_per_inference" in summary:
-        _say(f"steady state (no stalls): {summary['cycles_per_inference']} cycles per inference")
+        _say(f"no stalls: latency {summary['rtl_latency_cycles']} cycles, "
+             f"{summary['cycles_per_inference']} cycles per inference")
     return summary
 
 

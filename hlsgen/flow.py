@@ -24,7 +24,7 @@ from .schedules import FoldedSchedule
 from .schedules.folded import fit
 from .sim.runner import CocotbExecutor, SimConfig, compare
 
-STEADY_VECTORS = 16  # vectors of the no-stall run that measures a folded design's interval
+STEADY_VECTORS = 16  # vectors of the no-stall run that measures interval and latency
 
 
 class FlowError(ValueError):
@@ -128,23 +128,26 @@ def simulate_design(net: Network, design_dir: Path, inputs: np.ndarray,
         summary["rtl_accuracy"] = float(np.mean(numerics.predict(result.outputs) == labels))
     if result.wave_file is not None:
         summary["wave_file"] = str(result.wave_file)
-    if executor.manifest.folded:
-        summary["cycles_per_inference"] = measure_interval(executor, inputs, config.seed)
+    summary["cycles_per_inference"], summary["rtl_latency_cycles"] = measure_timing(
+        executor, inputs, config.seed)
     return summary
 
 
-def measure_interval(executor: CocotbExecutor, inputs: np.ndarray, seed: int = 0) -> int:
-    """The steady-state interval between results, input always valid and output always
-    ready: the largest gap between output beats over the second half of a no-stall run of
-    ``STEADY_VECTORS`` vectors (the first results still fill the pipeline)."""
+def measure_timing(executor: CocotbExecutor, inputs: np.ndarray, seed: int = 0
+                   ) -> tuple[int, int]:
+    """A no-stall run of ``STEADY_VECTORS`` vectors (input always valid, output always
+    ready): the steady-state interval between results (the largest gap between output beats
+    over the second half; the first results still fill the pipeline) and the latency (cycles
+    from the first input beat's acceptance to its result)."""
     x = np.resize(np.asarray(inputs), (STEADY_VECTORS, np.asarray(inputs).shape[1]))
     result = executor.run(x, SimConfig(stall_in=0.0, stall_out=0.0, seed=seed))
     cycles = result.output_cycles
-    if len(cycles) != STEADY_VECTORS:
+    if len(cycles) != STEADY_VECTORS or result.first_in_cycle is None:
         raise FlowError(f"the no-stall run gave {len(cycles)} of {STEADY_VECTORS} results; "
                         f"see {executor.build_dir / 'sim.log'}")
     half = STEADY_VECTORS // 2
-    return int(max(b - a for a, b in zip(cycles[half - 1:], cycles[half:])))
+    interval = int(max(b - a for a, b in zip(cycles[half - 1:], cycles[half:])))
+    return interval, int(cycles[0] - result.first_in_cycle)
 
 
 def write_roms(schedule: FoldedSchedule, out_dir: Path,

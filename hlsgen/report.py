@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .schedules import FoldedSchedule, Schedule
+from . import cost
+from .schedules import FoldedSchedule, Schedule, UnrolledSchedule
 
 
 def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
@@ -44,15 +45,43 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
     }
     if isinstance(schedule, FoldedSchedule):
         rep.update(_folded(schedule))
+    if isinstance(schedule, UnrolledSchedule):
+        costs = cost.estimate(schedule)
+        rep["estimate"] = {**cost.totals(costs), "model": cost.CALIBRATION}
+        for entry, c in zip(rep["layers"], costs):
+            entry.update(lut_eq_estimate=c.lut_eq, ff_estimate=c.ff)
     if sim is not None:
         rep.update({k: sim[k] for k in ("rtl_accuracy", "rtl_vectors", "rtl_mismatches",
                                         "rtl_cycles", "rtl_protocol_errors", "rtl_tlast_ok",
-                                        "simulator", "cycles_per_inference") if k in sim})
+                                        "simulator", "cycles_per_inference",
+                                        "rtl_latency_cycles") if k in sim})
     if roms is not None:
         rep["rom_files"] = roms
     if synth is not None:
         rep["synth"] = dict(synth)
+        if "estimate" in rep:
+            rep["estimate_vs_synth"] = _versus(rep["estimate"], synth)
     return rep
+
+
+# The targets whose cells the cost model predicts: ECP5 (LUT-eq = LUT4 + 2 x CCU2C); with DSPs
+# on, the multipliers' DSP blocks too.
+ESTIMATED_TARGETS = ("ecp5_nodsp", "ecp5")
+
+
+def _versus(est: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:
+    """Each estimated figure beside the measured one, with measured / estimate."""
+    out: dict[str, Any] = {}
+    for name in ESTIMATED_TARGETS:
+        r = synth.get(name)
+        if not isinstance(r, Mapping) or "lut_eq" not in r:
+            continue
+        if name == "ecp5_nodsp" and est["dsp"]:
+            continue  # the model's LUT-eq assumes the multipliers are DSP blocks
+        out[name] = {k: {"estimate": est[k], "measured": r[m],
+                         "ratio": _ratio(r[m], est[k])}
+                     for k, m in (("lut_eq", "lut_eq"), ("ff", "ff"), ("dsp", "dsp"))}
+    return out
 
 
 def _folded(schedule: FoldedSchedule) -> dict[str, Any]:
@@ -101,6 +130,11 @@ def summary_table(rep: Mapping[str, Any]) -> str:
          f"{rep['weight_bits']} ({rep['dense_weight_bits']}, x{rep['weight_bit_reduction']})"),
         ("latency / II (cycles)", f"{rep['latency_cycles']} / {rep['initiation_interval']}"),
     ]
+    if "rtl_latency_cycles" in rep:
+        rows.append(("latency / interval measured (no stalls)",
+                     f"{rep['rtl_latency_cycles']} / {rep['cycles_per_inference']} (plan "
+                     f"x{_ratio(rep['rtl_latency_cycles'], rep['latency_cycles'])} / "
+                     f"x{_ratio(rep['cycles_per_inference'], rep['initiation_interval'])})"))
     if "rtl_cycles" in rep:
         rows.append(("RTL cycles, all vectors (with stalls)", str(rep["rtl_cycles"])))
     for l in rep.get("folded_layers", ()):
@@ -112,7 +146,14 @@ def summary_table(rep: Mapping[str, Any]) -> str:
         rows.append(("cycles per inference (measured / bound)",
                      f"{rep.get('cycles_per_inference', 'n/a')} / {rep['cycles_lower_bound']}"))
         rows.append(("ROM bits", str(rep["rom_bits"])))
+    if "estimate" in rep:
+        e = rep["estimate"]
+        rows.append(("estimate: ECP5 LUT-eq / FF / DSP", f"{e['lut_eq']} / {e['ff']} / {e['dsp']}"))
     rows += _synth_rows(rep.get("synth") or {})
+    for name, v in (rep.get("estimate_vs_synth") or {}).items():
+        rows.append((f"{name} measured / estimate",
+                     ", ".join(f"{k} {x['measured']}/{x['estimate']} (x{x['ratio']})"
+                               for k, x in v.items() if x["estimate"] or x["measured"])))
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 24)
     title = f"hlsgen report: {rep['design']} ({rep['arch']}, artifact {rep['artifact_sha256'][:12]})"

@@ -20,7 +20,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.json
 def test_digits_example_every_test_image(tmp_path, each_simulator) -> None:
     net = artifact.load(EXAMPLE)
     split = load_digits_split()
-    generate(net, tmp_path / "design")
+    schedule = generate(net, tmp_path / "design")
     sim = simulate_design(net, tmp_path / "design", split.x_test, split.y_test,
                           SimConfig(seed=1), tmp_path / "build", each_simulator)
     assert sim["simulator"].startswith(each_simulator)
@@ -31,3 +31,6 @@ def test_digits_example_every_test_image(tmp_path, each_simulator) -> None:
     assert not sim["rtl_protocol_errors"] and sim["rtl_tlast_ok"]
     assert sim["rtl_accuracy"] == int_acc
     assert int_acc >= 0.95
+    # measured against the plan: one result per clock, the schedule's latency
+    assert sim["cycles_per_inference"] == schedule.initiation_interval == 1
+    assert sim["rtl_latency_cycles"] == schedule.latency

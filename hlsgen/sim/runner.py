@@ -58,6 +58,7 @@ class SimResult:
     wave_file: Path | None = None
     simulator: str = "verilator"
     output_cycles: tuple[int, ...] = ()  # the cycle each output beat was taken
+    first_in_cycle: int | None = None    # the cycle the first input beat was accepted
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,6 +242,7 @@ class CocotbExecutor:
             tool=self.tool,
             simulator=self.simulator,
             output_cycles=tuple(res.get("out_cycles", ())),
+            first_in_cycle=first,
         )
 
 

@@ -102,3 +102,28 @@ def count_cells(design_dir: Path, cell_types: Iterable[str],
     :func:`yosys_cell_counts` finds them; a type that does not occur counts 0."""
     counts = yosys_cell_counts(design_dir, work_dir)
     return {t: counts.get(t, 0) for t in cell_types}
+
+
+def parse_stat_modules(text: str) -> dict[str, dict[str, int]]:
+    """Cell counts by type of every module in ``stat -json`` (a hierarchical design)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SynthError(f"Yosys wrote an unreadable stat -json ({exc})") from None
+    modules = doc.get("modules") if isinstance(doc, dict) else None
+    if not isinstance(modules, dict) or not modules:
+        raise SynthError("Yosys's stat -json holds no modules")
+    return {name.lstrip("\\"): {k: int(v) for k, v in
+                                sorted((entry.get("num_cells_by_type") or {}).items())}
+            for name, entry in modules.items()}
+
+
+def module_cell_counts(design_dir: Path, work_dir: Path, command: str
+                       ) -> dict[str, dict[str, int]]:
+    """Technology cells per module of a design folder when synthesized without flattening:
+    ``command`` is a Yosys synth command with ``{top}`` and ``-noflatten`` (e.g.
+    ``synth_ecp5 -nodsp -noflatten -top {top}``). Each layer of an hlsgen design is a
+    module, so this measures the layers one by one."""
+    design = read_design(Path(design_dir))
+    run = run_yosys(design, Path(work_dir), [command.format(top=design.top)])
+    return parse_stat_modules((run.folder / STAT_FILE).read_text(encoding="utf-8"))
