@@ -1,7 +1,7 @@
 """Backends: each renders a schedule into the files of a design folder and its manifest.
 
-``verilog`` today; an ``hls`` (C++) backend is a new module here and one entry in
-``BACKENDS``. Every backend keeps its signal and module names in one place and receives
+``verilog`` (RTL) and ``hls`` (HLS C++ for Vitis HLS, C-simulated with g++); a new backend is
+a new module here and one entry in ``BACKENDS``. Every backend keeps its signal and module names in one place and receives
 structured terms from the plan; widths and arithmetic decisions come from the plan.
 """
 
@@ -36,7 +36,13 @@ def _render_verilog(schedule: Schedule) -> RenderedDesign:
     return render(schedule)
 
 
-BACKENDS: dict[str, Callable[[Schedule], RenderedDesign]] = {"verilog": _render_verilog}
+def _render_hls(schedule: Schedule) -> RenderedDesign:
+    from .hls import render
+    return render(schedule)
+
+
+BACKENDS: dict[str, Callable[[Schedule], RenderedDesign]] = {"verilog": _render_verilog,
+                                                            "hls": _render_hls}
 
 
 def render(schedule: Schedule, backend: str = "verilog") -> RenderedDesign:

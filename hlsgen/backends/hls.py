@@ -1,0 +1,179 @@
+"""The HLS C++ backend: renders a schedule into ``hls/*.cpp|h``, a C-simulation testbench
+``tb/``, a Vitis HLS Tcl script, and the manifest.
+
+The C++ is the same shared adder graph as the Verilog (``hlsgen/addergraph.py`` through the
+unrolled schedule): every node an ``ap_int`` of the node's exact width, every row
+``bias +- (root << shift)`` in the plan's accumulator width, then ``hlsgen::requantize`` from
+the one hand-written header (``templates/hls/hlsgen_requantize.h.j2``: the numerics'
+round-shift-ReLU-saturate on ``ap_int``). This module only names things (``HlsNames``) and
+hands structured data to the templates under ``templates/hls/``; widths, shifts, signs and
+constants come from the plan, and no C++ text is built here.
+
+Files of a design (``D`` its name):
+
+- ``hls/hlsgen_requantize.h``: the requantize, shared by every layer;
+- ``hls/D.h``: the stream word types, the layer and top declarations;
+- ``hls/D_layerK.cpp``: one function per layer (``#pragma HLS INLINE``), per architecture;
+- ``hls/D_top.cpp``: the top on ``hls::stream`` (``INTERFACE axis``, ``ap_ctrl_none``,
+  ``PIPELINE II=1``), shared by every architecture;
+- ``tb/D_tb.cpp``: the testbench (g++ C simulation here, ``csim_design``/``cosim_design`` in
+  Vitis HLS);
+- ``hls/run_hls.tcl``: the Vitis HLS script (untested here: no vendor tool).
+
+A folded variant is one more entry in ``LAYER_TEMPLATES`` (its layer template reads the
+block records from ``const`` arrays of the block-ROM words, ``hlsgen/blockrom.py``) and a
+``_layer_context`` branch for its schedule; the header, top, testbench and script stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..manifest import DesignManifest
+from ..schedules import Schedule
+from ..schedules.unrolled import Operand, UnrolledLayer
+from ..templating import render as render_template
+from . import RenderedDesign, provenance
+
+BACKEND = "hls"
+# One layer template per architecture; the rest of the design is shared.
+LAYER_TEMPLATES = {"unrolled": "hls/layer_unrolled.cpp.j2"}
+# The Vitis HLS script's defaults (the user edits them for a board): a Zynq-7020 at 200 MHz.
+DEFAULT_PART = "xc7z020clg400-1"
+DEFAULT_CLOCK_NS = 5.0
+# The HLS tool's scheduler decides the latency (see its csynth report): the manifest says 0.
+HLS_LATENCY = 0
+
+
+@dataclass(frozen=True)
+class HlsNames:
+    """Every function, type and file name of an HLS design, in one place."""
+
+    design: str
+
+    @property
+    def top(self) -> str:
+        return f"{self.design}_top"
+
+    def layer(self, index: int) -> str:
+        return f"{self.design}_layer{index}"
+
+    def layer_file(self, index: int) -> str:
+        return f"{self.layer(index)}.cpp"
+
+    @property
+    def top_file(self) -> str:
+        return f"{self.top}.cpp"
+
+    @property
+    def header_file(self) -> str:
+        return f"{self.design}.h"
+
+    @property
+    def requantize_file(self) -> str:
+        return "hlsgen_requantize.h"
+
+    @property
+    def tb(self) -> str:
+        return f"{self.design}_tb"
+
+    @property
+    def tb_file(self) -> str:
+        return f"{self.tb}.cpp"
+
+    @property
+    def tcl_file(self) -> str:
+        return "run_hls.tcl"
+
+    @property
+    def project(self) -> str:
+        return f"{self.design}_prj"
+
+    @property
+    def in_beat(self) -> str:
+        return f"{self.design}_in_beat"
+
+    @property
+    def out_beat(self) -> str:
+        return f"{self.design}_out_beat"
+
+    @property
+    def in_elem(self) -> str:
+        return f"{self.design}_in_t"
+
+    @property
+    def out_elem(self) -> str:
+        return f"{self.design}_out_t"
+
+    def macro(self, what: str) -> str:
+        return f"{self.design.upper()}_{what}"
+
+
+@dataclass(frozen=True)
+class HlsRow:
+    """Row ``index``'s accumulator ``bias + sign * (root << shift)`` (``root`` None: the
+    bias alone); the requantize adds the rounding constant."""
+
+    index: int
+    bias: int
+    root: Operand | None
+    shift: int
+    sign: int
+
+
+def _rows(layer: UnrolledLayer) -> tuple[HlsRow, ...]:
+    biases = {r.index: r.bias for r in layer.plan.rows}
+    return tuple(HlsRow(r.index, biases[r.index], r.root, r.shift, r.sign) for r in layer.rows)
+
+
+def _layer_context(schedule: Schedule, layer: UnrolledLayer) -> dict[str, object]:
+    return {"layer": layer, "lp": layer.plan, "rows": _rows(layer),
+            "levels_per_stage": schedule.levels_per_stage}
+
+
+def render_files(schedule: Schedule) -> dict[str, str]:
+    """Every file of the design, by path inside the design folder."""
+    if schedule.arch not in LAYER_TEMPLATES:
+        raise ValueError(f"the hls backend renders the {', '.join(LAYER_TEMPLATES)} "
+                         f"architecture(s), not {schedule.arch!r}; use --backend verilog or "
+                         f"--arch {next(iter(LAYER_TEMPLATES))}")
+    plan = schedule.plan
+    names = HlsNames(plan.name)
+    common = {"header": provenance(schedule), "names": names, "plan": plan,
+              "arch": schedule.arch}
+    files = {f"hls/{names.requantize_file}":
+             render_template("hls/hlsgen_requantize.h.j2", **common),
+             f"hls/{names.header_file}":
+             render_template("hls/design.h.j2", guard=names.macro("H"), **common)}
+    for layer in schedule.layers:
+        files[f"hls/{names.layer_file(layer.plan.index)}"] = render_template(
+            LAYER_TEMPLATES[schedule.arch], **_layer_context(schedule, layer), **common)
+    files[f"hls/{names.top_file}"] = render_template("hls/top.cpp.j2", **common)
+    files[f"tb/{names.tb_file}"] = render_template("hls/tb.cpp.j2", **common)
+    sources = [p.removeprefix("hls/") for p in files if p.endswith(".cpp")
+               and p.startswith("hls/")]
+    files[f"hls/{names.tcl_file}"] = render_template(
+        "hls/run_hls.tcl.j2", sources=sources, tb_path=f"../tb/{names.tb_file}",
+        part=DEFAULT_PART, clock_ns=DEFAULT_CLOCK_NS, **common)
+    return files
+
+
+def sources(files: dict[str, str]) -> tuple[str, ...]:
+    """The design's C++ sources and headers (not the testbench, not the script)."""
+    return tuple(p for p in files if p.startswith("hls/") and p.endswith((".cpp", ".h")))
+
+
+def render(schedule: Schedule) -> RenderedDesign:
+    """The design folder's HLS C++ files and manifest."""
+    files = render_files(schedule)
+    plan = schedule.plan
+    names = HlsNames(plan.name)
+    manifest = DesignManifest(
+        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
+        arch=schedule.arch, backend=BACKEND, name=plan.name, top=names.top,
+        sources=sources(files),
+        in_features=plan.in_features, in_bits=plan.in_type.bits, in_signed=plan.in_type.signed,
+        out_features=plan.out_features, out_bits=plan.out_type.bits,
+        out_signed=plan.out_type.signed, latency=HLS_LATENCY,
+        initiation_interval=schedule.initiation_interval)
+    return RenderedDesign(files, manifest)
