@@ -15,8 +15,8 @@ import numpy as np
 
 from . import __version__, artifact, compressors
 from .artifact import ArtifactError
-from .flow import (FlowError, accuracies, check_design, check_roms, fit_roms, simulate_design,
-                   stimulus, write_roms)
+from .flow import (FlowError, accuracies, check_design, check_roms, csim_design, csim_ok,
+                   fit_roms, simulate_design, stimulus, write_roms)
 from .backends import BACKENDS
 from .generate import generate
 from .numerics import WidthError
@@ -43,6 +43,8 @@ examples:
   hlsgen run --arch folded --pes 4,2 --out out_folded   # P processing elements per layer
   hlsgen rom new.json --fit out_folded/design --out new_rom   # new weights, same RTL
   hlsgen simulate new.json --design out_folded/design --rom new_rom --vectors random
+  hlsgen generate out/artifact.json --backend hls --out out/hls   # HLS C++ for Vitis HLS
+  hlsgen csim out/artifact.json --design out/hls --out out/csim.json  # g++ C simulation
   hlsgen report out/artifact.json --sim out/sim.json --out out/report.json
   hlsgen run --artifact examples/digits_mlp.json --out out   # no training
   hlsgen sweep examples/sweep.toml --out sw # a design-space sweep on Dask (local cluster)
@@ -278,6 +280,52 @@ def _sim_ok(summary: dict[str, Any]) -> bool:
             and summary["rtl_tlast_ok"])
 
 
+def _require_csim() -> None:
+    """g++ and the ap_types headers (the hlsgen[hls] extra), or one SimulatorError line."""
+    from .sim.csim import find_ap_types
+    find_ap_types()
+    find("gxx")
+
+
+def _require_hls_arch(arch: str) -> None:
+    from .backends.hls import LAYER_TEMPLATES
+    if arch not in LAYER_TEMPLATES:
+        raise FlowError(f"--hls renders the {', '.join(LAYER_TEMPLATES)} architecture, not "
+                        f"{arch!r} (its HLS variant is not written yet); drop --hls or use "
+                        f"--arch {next(iter(LAYER_TEMPLATES))}")
+
+
+def _csim(net: artifact.Network, design: Path, vectors: tuple[np.ndarray, np.ndarray | None],
+          build_dir: Path, what: str, csim_path: Path) -> dict[str, Any]:
+    """C-simulate the HLS design on ``vectors``; returns the csim.json summary (not written)."""
+    x, y = vectors
+    _say(f"C-simulating {len(x)} {what} vectors with g++ (build folder {build_dir})")
+    summary = csim_design(net, design, x, y, build_dir)
+    summary["vectors"] = what
+    summary["artifact_sha256"] = artifact.digest(net)
+    _say(f"{summary['csim_vectors']} vectors, {summary['csim_mismatches']} mismatches "
+         f"(g++ compile {summary['csim_compile_s']} s) -> {csim_path}")
+    return summary
+
+
+def cmd_csim(args: argparse.Namespace) -> int:
+    net = artifact.load(args.artifact)
+    out = check_target(Path(args.out), folder=False, option="--out")
+    design = Path(args.design).absolute()
+    build = check_target(Path(args.build_dir) if args.build_dir
+                         else default_build_dir(design, "csim"), folder=True,
+                         option="--build-dir")
+    vectors = _stimulus(args, net)
+    check_design(net, design)
+    if DesignManifest.load(design).backend != "hls":
+        raise FlowError(f"{design} is not an HLS design; generate one with `hlsgen generate "
+                        f"{args.artifact} --backend hls --out DESIGN`")
+    _require_csim()
+    summary = _csim(net, design, vectors, build, args.vectors, out)
+    atomic_write_text(out, _sim_text(summary))
+    return 0 if csim_ok(summary) else 1
+
+
 def cmd_rom(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     out = check_target(Path(args.out), folder=True, option="--out")
@@ -294,8 +342,10 @@ def cmd_rom(args: argparse.Namespace) -> int:
 
 def _report(schedule: Schedule, net: artifact.Network, sim: dict[str, Any] | None = None,
             roms: list[str] | None = None,
-            synth: dict[str, Any] | None = None) -> dict[str, Any]:
-    return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms, synth=synth)
+            synth: dict[str, Any] | None = None,
+            csim: dict[str, Any] | None = None) -> dict[str, Any]:
+    return build_report(schedule, accuracies=accuracies(net), sim=sim, roms=roms, synth=synth,
+                        csim=csim)
 
 
 def _read_results(path: Path, what: str, redo: str) -> Any:
@@ -382,7 +432,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- run
 
-RUN_OUTPUTS = ("artifact.json", "design", "sim.json", "rom", "synth", "report.json")
+RUN_OUTPUTS = ("artifact.json", "design", "sim.json", "rom", "synth", "report.json",
+               "hls", "csim.json")  # hls, csim.json: with --hls
 LEGACY_OUTPUTS = ("sim_build",)   # the build folder earlier versions kept inside OUT
 MIRROR = "run_design"             # the design's copy at a fixed path inside the build folder
 
@@ -438,13 +489,17 @@ def _check_previous_run(paths: RunPaths) -> None:
                           "replaces OUT as a whole: move them away or choose another --out")
 
 
-def _run_outcome(sim: dict[str, Any]) -> int:
-    """A finished run's exit status: 0 when the RTL matched, 1 when it disagreed (its
-    outputs are kept: a mismatch is a result, not a crash)."""
-    if _sim_ok(sim):
-        return 0
-    _say("FAILED: the RTL disagrees with the reference model (see sim.json and the report)")
-    return 1
+def _run_outcome(sim: dict[str, Any], csim: dict[str, Any] | None = None) -> int:
+    """A finished run's exit status: 0 when the RTL (and the C-sim) matched, 1 when one
+    disagreed (its outputs are kept: a mismatch is a result, not a crash)."""
+    status = 0
+    if not _sim_ok(sim):
+        _say("FAILED: the RTL disagrees with the reference model (see sim.json and the report)")
+        status = 1
+    if csim is not None and not csim_ok(csim):
+        _say("FAILED: the HLS C simulation disagrees with the reference model (see csim.json)")
+        status = 1
+    return status
 
 
 def _net_source(args: argparse.Namespace) -> Callable[[], artifact.Network]:
@@ -463,6 +518,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _schedule_options(args)
     make_net = _net_source(args)
     _require_simulator(args.simulator)
+    if args.hls:
+        _require_hls_arch(args.arch)
+        _require_csim()
     if args.synth:
         _require_synth(args)
     # 2. the whole output in a temporary sibling of OUT, swapped in only if every stage
@@ -481,17 +539,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         sim = _simulate(args, net, mirror, vectors, paths.build / args.simulator,
                         paths.out / "sim.json")
         atomic_write_text(tmp / "sim.json", _sim_text(sim))
+        csim = None
+        if args.hls:
+            generate(net, tmp / "hls", args.arch, "hls", _schedule_options(args))
+            _say(f"generated the HLS C++ of {schedule.plan.name} -> {paths.out / 'hls'}")
+            csim = _csim(net, tmp / "hls", vectors, paths.build / "csim", args.vectors,
+                         paths.out / "csim.json")
+            atomic_write_text(tmp / "csim.json", _sim_text(csim))
         roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
                           else make_schedule(schedule.plan, "folded", _schedule_options(args)),
                           tmp / "rom", ROM_FORMATS)
         _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
         synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
             if args.synth else None
-        rep = _report(schedule, net, sim, roms, synth)
+        rep = _report(schedule, net, sim, roms, synth, csim)
         stage.text(paths.report, report_dumps(rep), option="--report")
     print(summary_table(rep))
     _say(f"report -> {paths.report}")
-    return _run_outcome(sim)
+    return _run_outcome(sim, csim)
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -585,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schedule_args(p)
     _add_compress_args(p)
     _add_sim_args(p)
+    p.add_argument("--hls", action="store_true", help="also generate the HLS C++ (OUT/hls/) and "
+                   "C-simulate it with g++ on the same vectors (OUT/csim.json; the hlsgen[hls] "
+                   "extra)")
     p.add_argument("--synth", action="store_true", help="also synthesize the design "
                    "(hlsgen synth: OUT/synth/, report.json's synth figures)")
     _add_synth_args(p)
@@ -595,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compress_args(p)
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("generate", help="generate Verilog from an artifact")
+    p = sub.add_parser("generate", help="generate Verilog (or HLS C++) from an artifact")
     p.add_argument("artifact", help="compressed network (artifact.json)")
     p.add_argument("--out", required=True, help="design folder to (re)create")
     _add_schedule_args(p)
@@ -611,6 +679,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "come from another artifact of the same layer shapes")
     _add_sim_args(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("csim", help="C-simulate a generated HLS C++ design with g++ against "
+                       "the reference (the hlsgen[hls] extra)")
+    p.add_argument("artifact", help="the artifact the design was generated from")
+    p.add_argument("--design", required=True, help="design folder from `hlsgen generate "
+                   "--backend hls`")
+    p.add_argument("--out", default="csim.json", help="results (default: csim.json)")
+    g = p.add_argument_group("C simulation (g++ with the ap_types headers of hls4ml)")
+    g.add_argument("--vectors", choices=("digits", "random"), default="digits",
+                   help="digits: every test image (default); random: random inputs")
+    g.add_argument("--count", type=_positive, help="number of vectors (default: all test "
+                   "images, or 256 random)")
+    g.add_argument("--sim-seed", type=int, default=0, help="seed of the random vectors")
+    g.add_argument("--build-dir", help="g++ build folder (default DESIGN.sim_build/csim beside "
+                   "the design): objects, binary, logs, and the vectors and expected outputs "
+                   "the Vitis HLS script takes")
+    p.set_defaults(func=cmd_csim)
 
     p = sub.add_parser("rom", help="export weight ROM images (.mem, .coe, .intel.mif, .hex)")
     p.add_argument("artifact")

@@ -150,6 +150,42 @@ def measure_timing(executor: CocotbExecutor, inputs: np.ndarray, seed: int = 0
     return interval, int(cycles[0] - result.first_in_cycle)
 
 
+def csim_design(net: Network, design_dir: Path, inputs: np.ndarray,
+                labels: np.ndarray | None = None, build_dir: Path | None = None
+                ) -> dict[str, Any]:
+    """C-simulate the HLS design (g++) on ``inputs`` and compare every output bit with the
+    reference; the testbench checks them itself too. Returns the csim.json summary."""
+    from .sim.csim import CsimExecutor  # late: only this stage needs it
+
+    check_design(net, design_dir)
+    expected = numerics.forward(net, inputs)
+    executor = CsimExecutor(Path(design_dir), build_dir)
+    executor.build()
+    result = executor.run(inputs, expected)
+    cmp = compare(result.outputs, expected)
+    summary: dict[str, Any] = {
+        "csim_vectors": cmp.vectors,
+        "csim_mismatches": cmp.mismatches,
+        "csim_first_mismatches": list(cmp.first_mismatches),
+        "csim_tlast_ok": result.lasts_ok,
+        "csim_errors": list(result.protocol_errors),
+        "csim_compile_s": round(executor.compile_seconds or 0.0, 2),
+        "csim_compiler": f"g++ {result.tool.version} ({result.tool.source})",
+        "csim_generated_warnings": len(executor.generated_warnings),
+        "csim_header_warnings": len(executor.header_warnings),
+        "csim_build_dir": str(executor.build_dir),
+    }
+    if labels is not None and len(result.outputs) == len(labels):
+        summary["csim_accuracy"] = float(np.mean(numerics.predict(result.outputs) == labels))
+    return summary
+
+
+def csim_ok(summary: dict[str, Any]) -> bool:
+    """Every bit and every ``last`` matched, and the testbench agreed."""
+    return (summary["csim_mismatches"] == 0 and summary["csim_tlast_ok"]
+            and not summary["csim_errors"])
+
+
 def write_roms(schedule: FoldedSchedule, out_dir: Path,
                formats: Sequence[str] = ROM_FORMATS) -> list[str]:
     """Write every ROM image of a folded schedule into ``out_dir`` (one atomic folder swap):

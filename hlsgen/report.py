@@ -13,7 +13,8 @@ from .schedules import FoldedSchedule, Schedule, UnrolledSchedule
 def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
                  sim: Mapping[str, Any] | None = None,
                  roms: list[str] | None = None,
-                 synth: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 synth: Mapping[str, Any] | None = None,
+                 csim: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble ``report.json``: accuracies, resources (from the plan), simulation results."""
     plan = schedule.plan
     totals = plan.totals()
@@ -55,6 +56,10 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
                                         "rtl_cycles", "rtl_protocol_errors", "rtl_tlast_ok",
                                         "simulator", "cycles_per_inference",
                                         "rtl_latency_cycles") if k in sim})
+    if csim is not None:  # the HLS C++ design's C simulation (hlsgen csim, run --hls)
+        rep.update({k: csim[k] for k in ("csim_vectors", "csim_mismatches", "csim_accuracy",
+                                        "csim_tlast_ok", "csim_compile_s", "csim_compiler")
+                    if k in csim})
     if roms is not None:
         rep["rom_files"] = roms
     if synth is not None:
@@ -135,6 +140,9 @@ def summary_table(rep: Mapping[str, Any]) -> str:
                      f"{rep['rtl_latency_cycles']} / {rep['cycles_per_inference']} (plan "
                      f"x{_ratio(rep['rtl_latency_cycles'], rep['latency_cycles'])} / "
                      f"x{_ratio(rep['cycles_per_inference'], rep['initiation_interval'])})"))
+    if "csim_vectors" in rep:
+        rows.append(("C-sim (g++) vectors / mismatches",
+                     f"{rep['csim_vectors']} / {rep['csim_mismatches']}"))
     if "rtl_cycles" in rep:
         rows.append(("RTL cycles, all vectors (with stalls)", str(rep["rtl_cycles"])))
     for l in rep.get("folded_layers", ()):
