@@ -1,0 +1,184 @@
+"""The HLS C++ under g++: the requantize header against the reference numerics, and the same
+vectors through the reference, the C simulation and the Verilator RTL simulation with
+identical bits, for several block shapes, kind mixes and bit widths and for the digits
+example. In CI a missing g++ or hls4ml fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hlsgen import artifact, numerics
+from hlsgen.artifact import Network
+from hlsgen.datasets import load_digits_split
+from hlsgen.fixedpoint import QType
+from hlsgen.generate import generate
+from hlsgen.plan import make_plan
+from hlsgen.randnet import random_inputs, random_network
+from hlsgen.sim.csim import CXXFLAGS, CsimExecutor, find_ap_types
+from hlsgen.sim.runner import SimConfig, compare, simulate
+from hlsgen.sim.toolchain import SimulatorError
+from hlsgen.templating import render
+from hlsgen.tools import ToolError, find
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.json"
+
+
+@pytest.fixture(scope="session")
+def csim_tools() -> Path:
+    """The ap_types folder (g++ and hls4ml present), else skip (fail in CI)."""
+    try:
+        find("gxx")
+        return find_ap_types()
+    except (SimulatorError, ToolError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"C simulation prerequisites missing in CI: {exc}")
+        pytest.skip(str(exc))
+
+
+def check_csim(net: Network, inputs: np.ndarray, workdir: Path) -> np.ndarray:
+    """Generate the HLS C++ of ``net``, C-simulate ``inputs``, require every bit and every
+    ``last`` to match the reference and no warning in the generated files; returns the
+    C-sim outputs."""
+    generate(net, workdir / "hls", backend="hls")
+    executor = CsimExecutor(workdir / "hls", workdir / "csim_build")
+    executor.build()
+    expected = numerics.forward(net, inputs)
+    result = executor.run(inputs, expected)
+    assert not executor.generated_warnings, executor.generated_warnings[:3]
+    assert result.lasts_ok and not result.protocol_errors, result.protocol_errors
+    cmp = compare(result.outputs, expected)
+    assert cmp.mismatches == 0, (
+        f"{cmp.mismatches}/{cmp.vectors} vectors differ, first {cmp.first_mismatches}: "
+        f"csim {result.outputs[cmp.first_mismatches[0]].tolist()} vs "
+        f"ref {expected[cmp.first_mismatches[0]].tolist()}")
+    return result.outputs
+
+
+def three_way(net: Network, inputs: np.ndarray, workdir: Path,
+              config: SimConfig = SimConfig(seed=3)) -> None:
+    """Reference = C simulation = Verilator RTL simulation, every bit."""
+    reference = numerics.forward(net, inputs)
+    csim = check_csim(net, inputs, workdir)
+    generate(net, workdir / "rtl")
+    rtl = simulate(workdir / "rtl", inputs, config, workdir / "rtl_build", "verilator")
+    assert not rtl.protocol_errors and rtl.lasts_ok
+    assert np.array_equal(csim, reference)
+    assert np.array_equal(rtl.outputs, reference), compare(rtl.outputs, reference)
+    assert np.array_equal(csim, rtl.outputs)
+
+
+# ----------------------------------------------------------------- the requantize header
+
+# (acc bits, shift, relu, out bits, out signed): shifts 0 and 1, wide accumulators, 1-bit
+# outputs, ReLU on signed and unsigned outputs
+REQUANT = [(12, 0, False, 8, True), (12, 3, True, 8, False), (20, 7, False, 4, True),
+           (30, 10, True, 16, False), (62, 40, False, 16, True), (8, 1, True, 2, False),
+           (16, 5, False, 1, True), (24, 12, True, 6, True), (5, 4, False, 3, False)]
+
+
+@pytest.mark.csim
+def test_requantize_header_is_the_reference_requantize(tmp_path, csim_tools) -> None:
+    (tmp_path / "hlsgen_requantize.h").write_text(
+        render("hls/hlsgen_requantize.h.j2", header="generated for a test"))
+    cases = "\n".join(
+        f"        case {i}: y = hlsgen::requantize<{a}, {s}, {str(r).lower()}, {a - s + 1}, "
+        f"true, true, {o}, {str(sg).lower()}>(ap_int<{a}>(acc)).to_int64(); break;"
+        for i, (a, s, r, o, sg) in enumerate(REQUANT))
+    (tmp_path / "driver.cpp").write_text(f"""#include <iostream>
+#include "hlsgen_requantize.h"
+int main() {{
+    int cfg = 0;
+    long long acc = 0;
+    while (std::cin >> cfg >> acc) {{
+        long long y = 0;
+        switch (cfg) {{
+{cases}
+        default: return 2;
+        }}
+        std::cout << y << '\\n';
+    }}
+    return 0;
+}}
+""")
+    gxx = find("gxx")
+    gxx.run([*CXXFLAGS, "-Werror", "-Wno-uninitialized", "-isystem", str(csim_tools), "-I",
+             str(tmp_path), "driver.cpp", "-o", "driver"], cwd=tmp_path, check=True)
+    rng = np.random.default_rng(1)
+    lines, want = [], []
+    for i, (a, s, r, o, sg) in enumerate(REQUANT):
+        half = (1 << (s - 1)) if s else 0
+        lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1 - half   # acc + half fits ACC_W bits
+        accs = np.concatenate([[lo, hi, 0, -1, 1, half, -half, half - 1, -half - 1],
+                               rng.integers(lo, hi + 1, size=400, dtype=np.int64),
+                               rng.integers(-(1 << (s + o + 1)), 1 << (s + o + 1), size=400)])
+        accs = np.clip(accs, lo, hi)
+        want += numerics.requantize(accs, s, r, QType(o, 0, sg)).tolist()
+        lines += [f"{i} {int(v)}" for v in accs]
+    done = subprocess.run([str(tmp_path / "driver")], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, check=True)
+    got = [int(v) for v in done.stdout.split()]
+    assert len(got) == len(want)
+    bad = [(lines[k], got[k], want[k]) for k in range(len(got)) if got[k] != want[k]]
+    assert not bad, bad[:5]
+
+
+# --------------------------------------------------------------------------- three ways
+
+# (sizes, block, kind probabilities (pruned, unified, dense), w_bits, a_bits, signed input)
+CASES = {
+    "4x4-mixed": ([16, 12, 10], (4, 4), (0.5, 0.3, 0.2), 8, 8, False),
+    "3x2-edge-blocks": ([10, 7, 5], (3, 2), (0.4, 0.4, 0.2), 8, 8, False),
+    "1x1-elementwise-signed": ([9, 6, 4], (1, 1), (0.3, 0.4, 0.3), 6, 8, True),
+    "2x4-all-dense": ([8, 6, 4], (2, 4), (0.0, 0.0, 1.0), 5, 6, True),
+    "4x2-all-unified-2bit": ([8, 6, 4], (4, 2), (0.0, 1.0, 0.0), 2, 4, False),
+    "16bit-wide-three-layers": ([6, 5, 4, 3], (2, 2), (0.2, 0.4, 0.4), 16, 16, True),
+    "all-pruned": ([8, 6, 5], (2, 2), (1.0, 0.0, 0.0), 8, 8, False),
+}
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reference_csim_and_rtl_agree(case: str, tmp_path, csim_tools, simulator) -> None:
+    sizes, block, probs, w_bits, a_bits, signed = CASES[case]
+    rng = np.random.default_rng(100 + sorted(CASES).index(case))
+    net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed,
+                         bias_scale=8.0 if case == "all-pruned" else 1.0)
+    three_way(net, random_inputs(rng, net, 64), tmp_path)
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+def test_digits_reference_csim_and_rtl_agree(tmp_path, csim_tools, simulator) -> None:
+    net = artifact.load(EXAMPLE)
+    split = load_digits_split()
+    three_way(net, split.x_test, tmp_path)
+    assert len(split.x_test) == 360
+
+
+@pytest.mark.csim
+def test_the_comparison_can_fail(tmp_path, csim_tools) -> None:
+    """A changed bias in the generated C++ is caught, by the testbench's own check too."""
+    rng = np.random.default_rng(9)
+    net = random_network(rng, [6, 5, 4], (2, 2), kind_probs=(0.2, 0.4, 0.4))
+    x = random_inputs(rng, net, 32)
+    generate(net, tmp_path / "hls", backend="hls")
+    layer = next((tmp_path / "hls" / "hls").glob("*_layer1.cpp"))
+    text = layer.read_text()
+    bias = int(net.layers[1].bias[0])
+    step = 1 << make_plan(net).layers[1].shift    # moves row 0's output by one step
+    line = next(ln for ln in text.splitlines() if " acc0 = " in ln)
+    assert f"{bias}LL" in line
+    layer.write_text(text.replace(line, line.replace(f"{bias}LL", f"{bias + step}LL", 1)))
+    executor = CsimExecutor(tmp_path / "hls", tmp_path / "build")
+    executor.build()
+    expected = numerics.forward(net, x)
+    result = executor.run(x, expected)
+    assert compare(result.outputs, expected).mismatches > 0
+    assert not result.protocol_errors   # the testbench found the mismatches too (exit 1)
+
