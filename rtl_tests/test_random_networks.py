@@ -3,8 +3,9 @@
 Networks vary in depth, layer sizes (including sizes that are not multiples of the block
 shape), block shapes, weight and activation widths from 2 to 16 bits, kind mixes (including
 all-pruned layers and rows), biases at the extremes, and inputs at the extremes of their range.
-Every backend that exists (today: unrolled Verilog) is generated, simulated under random
-backpressure and compared with the reference in every bit.
+Every backend that exists is generated and compared with the reference in every bit: the
+unrolled Verilog simulated under random backpressure, and the HLS C++ C-simulated with g++
+(``csim``) on the same vectors.
 
 Profiles: the CI profile runs SHARDS x 5 = 30 networks. The long profile
 (``HLSGEN_PROFILE=long``, or ``make test-long``) runs SHARDS x 50 = 300. Shards are seeded
@@ -25,6 +26,7 @@ from hlsgen.randnet import random_inputs, random_network
 from hlsgen.sim.runner import SimConfig
 
 from .conftest import check_design
+from .test_csim import check_csim, csim_tools  # noqa: F401  (csim_tools: a fixture)
 
 SHARDS = 6
 PER_SHARD = {"ci": 5, "long": 50}[os.environ.get("HLSGEN_PROFILE", "ci")]
@@ -64,8 +66,10 @@ cases = st.builds(
 
 
 @pytest.mark.sim
+@pytest.mark.csim
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_random_networks_bit_exact(shard: int, tmp_path_factory, simulator) -> None:
+def test_random_networks_bit_exact(shard: int, tmp_path_factory, simulator,
+                                   csim_tools) -> None:
     ran = []
 
     @seed(20261123 + shard)
@@ -77,8 +81,10 @@ def test_random_networks_bit_exact(shard: int, tmp_path_factory, simulator) -> N
         net = random_network(rng, case.sizes, case.block, case.w_bits, case.a_bits,
                              case.kinds, case.bias_scale, case.signed_input)
         x = random_inputs(rng, net, 24)
-        check_design(net, x, tmp_path_factory.mktemp("net"),
+        workdir = tmp_path_factory.mktemp("net")
+        check_design(net, x, workdir,
                      SimConfig(seed=case.seed % 1000, stall_in=0.3, stall_out=0.3))
+        check_csim(net, x, workdir)
         ran.append(case)
 
     check()
