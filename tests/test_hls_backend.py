@@ -219,3 +219,24 @@ def test_a_bad_ap_types_override_is_one_line(tmp_path) -> None:
     assert done.returncode == 2
     assert "HLSGEN_AP_TYPES" in done.stderr and "ap_int.h" in done.stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_every_hls_template_is_rendered_and_leaves_no_template_syntax(monkeypatch) -> None:
+    from hlsgen.templating import environment
+    env = environment()
+    used: list[str] = []
+    original = env.get_template
+
+    def recording(name, *args, **kwargs):
+        used.append(name)
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(env, "get_template", recording)
+    net = random_network(np.random.default_rng(2), [7, 5, 3], (2, 3), kind_probs=(0.3, 0.4, 0.3),
+                         input_signed=True)
+    rendered = render(_schedule(net), "hls")
+    assert sorted(set(used)) == sorted(t for t in env.list_templates(extensions=["j2"])
+                                       if t.startswith("hls/"))
+    for name, text in rendered.files.items():
+        for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):
+            assert marker not in text, f"{name}: leftover {marker!r}"

@@ -250,7 +250,8 @@ def test_every_template_is_rendered(monkeypatch, verilator, tmp_path):
     assert kinds == {("UNIFIED", True), ("UNIFIED", False), ("DENSE", False)}
     files = {**design_files(plan),  # every architecture renders its templates
              **{f"folded/{k}": v for k, v in render(make_schedule(plan, "folded")).tree().items()}}
-    assert sorted(set(used)) == all_templates()
+    # the Verilog backend's templates (tests/test_hls_backend.py covers templates/hls/)
+    assert sorted(set(used)) == [t for t in all_templates() if t.startswith("verilog/")]
     for name, text in files.items():
         for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):
             assert marker not in text, f"{name}: leftover {marker!r}"
