@@ -182,3 +182,103 @@ def test_the_comparison_can_fail(tmp_path, csim_tools) -> None:
     assert compare(result.outputs, expected).mismatches > 0
     assert not result.protocol_errors   # the testbench found the mismatches too (exit 1)
 
+
+
+# ------------------------------------------- an outside check: hls4ml's own C simulation
+
+def _fixed(bits: int, frac: int, signed: bool, modes: str = "") -> str:
+    """An hls4ml precision string for integers of ``bits`` with ``frac`` fractional bits."""
+    return f"ap_{'' if signed else 'u'}fixed<{bits},{bits - frac}{modes}>"
+
+
+def hls4ml_outputs(net: Network, x: np.ndarray, workdir: Path,
+                   rounding: str = "AP_RND") -> np.ndarray:
+    """``net`` as a plain dense PyTorch MLP through hls4ml 1.3 (Vitis backend, io_parallel):
+    weights, biases, accumulators exact (ap_fixed at the artifact's scales), each layer's
+    result cast to its output type with ``rounding`` and AP_SAT, ReLU cast likewise; its
+    C simulation (``compile()`` builds it with g++, ``predict()`` runs it) as integers."""
+    torch = pytest.importorskip("torch")
+    hls4ml = pytest.importorskip("hls4ml")
+    mods: list = []
+    for layer in net.layers:
+        mods.append(torch.nn.Linear(layer.in_features, layer.out_features))
+        if layer.relu:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods).double()   # float64: every value exact
+    linears = [m for m in mods if isinstance(m, torch.nn.Linear)]
+    config = hls4ml.utils.config_from_pytorch_model(model, input_shape=(net.input_features,),
+                                                    granularity="name", backend="Vitis")
+    layers = config["LayerName"]
+    layers["input_1"]["Precision"]["result"] = _fixed(net.input.bits, net.input.frac,
+                                                      net.input.signed)
+    names = iter(k for k in layers if k != "input_1")
+    modes = f",{rounding},AP_SAT"
+    q = net.input
+    with torch.no_grad():
+        for lin, layer in zip(linears, net.layers):
+            acc_frac = q.frac + layer.w_frac
+            lin.weight.copy_(torch.tensor(layer.weight * 2.0 ** -layer.w_frac))
+            lin.bias.copy_(torch.tensor(layer.bias * 2.0 ** -acc_frac))
+            p = layers[next(names)]["Precision"]
+            p.update(weight=_fixed(layer.w_bits, layer.w_frac, True),
+                     bias=_fixed(62, acc_frac, True), accum=_fixed(62, acc_frac, True))
+            out = layer.output
+            if layer.relu:   # round into a wide signed type, then ReLU saturates to the output
+                p["result"] = _fixed(62, out.frac, True, modes)
+                layers[next(names)]["Precision"]["result"] = _fixed(out.bits, out.frac,
+                                                                    out.signed, modes)
+            else:
+                p["result"] = _fixed(out.bits, out.frac, out.signed, modes)
+            q = out
+    hls_model = hls4ml.converters.convert_from_pytorch_model(
+        model, hls_config=config, output_dir=str(workdir / "hls4ml_prj"), backend="Vitis",
+        io_type="io_parallel")
+    hls_model.compile()
+    y = hls_model.predict(np.ascontiguousarray(x * 2.0 ** -net.input.frac, dtype=np.float64))
+    return np.rint(np.asarray(y).reshape(len(x), -1) * 2.0 ** net.output.frac).astype(np.int64)
+
+
+@pytest.mark.csim
+@pytest.mark.slow
+def test_hls4ml_csim_agrees_with_the_reference_on_digits(tmp_path, csim_tools) -> None:
+    net = artifact.load(EXAMPLE)
+    x = load_digits_split().x_test
+    got = hls4ml_outputs(net, x, tmp_path)
+    cmp = compare(got, numerics.forward(net, x))
+    assert cmp.vectors == 360 and cmp.mismatches == 0, cmp
+
+
+@pytest.mark.csim
+@pytest.mark.slow
+def test_hls4ml_csim_agrees_on_a_random_dense_net_and_truncation_would_not(tmp_path,
+                                                                           csim_tools) -> None:
+    rng = np.random.default_rng(21)
+    net = random_network(rng, [12, 8, 5], (2, 2), w_bits=6, a_bits=8,
+                         kind_probs=(0.0, 0.0, 1.0), input_signed=True)
+    x = random_inputs(rng, net, 200)
+    expected = numerics.forward(net, x)
+    assert compare(hls4ml_outputs(net, x, tmp_path / "rnd"), expected).mismatches == 0
+    # the check is sharp: hls4ml's truncating cast (AP_TRN) is not hlsgen's rounding
+    assert compare(hls4ml_outputs(net, x, tmp_path / "trn", "AP_TRN"), expected).mismatches > 0
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+@pytest.mark.slow
+def test_run_hls_reports_the_csim_of_every_digits_image(tmp_path, csim_tools, simulator,
+                                                         capsys) -> None:
+    import json
+
+    from hlsgen.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--artifact", str(EXAMPLE), "--hls", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["csim_vectors"] == report["rtl_vectors"] == 360
+    assert report["csim_mismatches"] == report["rtl_mismatches"] == 0
+    assert report["csim_accuracy"] == report["rtl_accuracy"] == report["int_accuracy"]
+    csim = json.loads((out / "csim.json").read_text())
+    assert csim["csim_generated_warnings"] == 0 and csim["csim_tlast_ok"]
+    assert (out / "hls" / "design.json").is_file()
+    import re
+    assert re.search(r"C-sim \(g\+\+\) vectors / mismatches\s+360 / 0", capsys.readouterr().out)
