@@ -201,8 +201,9 @@ def _add_folded_args(p: argparse.ArgumentParser) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     net = artifact.load(args.artifact)
     schedule = generate(net, Path(args.out), args.arch, args.backend, _schedule_options(args))
-    _say(f"{schedule.plan.name}: {schedule.adders} adders, latency "
-         f"{schedule.latency} cycles -> {args.out}")
+    timing = (f"latency {schedule.latency} cycles" if args.backend != "hls"
+              else "HLS C++, the HLS tool schedules the latency")
+    _say(f"{schedule.plan.name}: {schedule.adders} adders, {timing} -> {args.out}")
     return 0
 
 
