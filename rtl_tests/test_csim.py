@@ -19,6 +19,7 @@ from hlsgen.fixedpoint import QType
 from hlsgen.generate import generate
 from hlsgen.plan import make_plan
 from hlsgen.randnet import random_inputs, random_network
+from hlsgen.schedules import ScheduleOptions
 from hlsgen.sim.csim import CXXFLAGS, CsimExecutor, find_ap_types
 from hlsgen.sim.runner import SimConfig, compare, simulate
 from hlsgen.sim.toolchain import SimulatorError
@@ -40,11 +41,12 @@ def csim_tools() -> Path:
         pytest.skip(str(exc))
 
 
-def check_csim(net: Network, inputs: np.ndarray, workdir: Path) -> np.ndarray:
+def check_csim(net: Network, inputs: np.ndarray, workdir: Path,
+               options: ScheduleOptions = ScheduleOptions()) -> np.ndarray:
     """Generate the HLS C++ of ``net``, C-simulate ``inputs``, require every bit and every
     ``last`` to match the reference and no compiler warning; returns the
     C-sim outputs."""
-    generate(net, workdir / "hls", backend="hls")
+    generate(net, workdir / "hls", backend="hls", options=options)
     executor = CsimExecutor(workdir / "hls", workdir / "csim_build")
     executor.build()
     expected = numerics.forward(net, inputs)
@@ -60,11 +62,12 @@ def check_csim(net: Network, inputs: np.ndarray, workdir: Path) -> np.ndarray:
 
 
 def three_way(net: Network, inputs: np.ndarray, workdir: Path,
-              config: SimConfig = SimConfig(seed=3)) -> None:
+              config: SimConfig = SimConfig(seed=3),
+              options: ScheduleOptions = ScheduleOptions()) -> None:
     """Reference = C simulation = Verilator RTL simulation, every bit."""
     reference = numerics.forward(net, inputs)
-    csim = check_csim(net, inputs, workdir)
-    generate(net, workdir / "rtl")
+    csim = check_csim(net, inputs, workdir, options)
+    generate(net, workdir / "rtl", options=options)
     rtl = simulate(workdir / "rtl", inputs, config, workdir / "rtl_build", "verilator")
     assert not rtl.protocol_errors and rtl.lasts_ok
     assert np.array_equal(csim, reference)
@@ -150,6 +153,19 @@ def test_reference_csim_and_rtl_agree(case: str, tmp_path, csim_tools, simulator
     net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed,
                          bias_scale=8.0 if case == "all-pruned" else 1.0)
     three_way(net, random_inputs(rng, net, 64), tmp_path)
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+@pytest.mark.parametrize("dsp", ["auto", "always"])
+@pytest.mark.parametrize("case", ["2x4-all-dense", "16bit-wide-three-layers"])
+def test_reference_csim_and_rtl_agree_with_dsp_multipliers(case: str, dsp: str, tmp_path,
+                                                           csim_tools, simulator) -> None:
+    """Under ``--dsp auto|always`` the graph has constant multipliers: C++ products."""
+    sizes, block, probs, w_bits, a_bits, signed = CASES[case]
+    rng = np.random.default_rng(200 + sorted(CASES).index(case))
+    net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed)
+    three_way(net, random_inputs(rng, net, 64), tmp_path, options=ScheduleOptions(dsp=dsp))
 
 
 @pytest.mark.csim

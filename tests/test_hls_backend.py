@@ -79,18 +79,23 @@ def test_layers_are_the_shared_adder_graph_with_the_plans_widths(digits) -> None
         nodes = _nodes(text)
         graph = layer.graph
         assert len(nodes) == len(graph.nodes)          # every node once, nothing else
-        assert graph.adders == sum(1 for w, e in nodes.values() if not e.startswith("x["))
+        assert graph.adders == sum(1 for w, e in nodes.values()
+                                   if not e.startswith("x[") and " * " not in e)
+        assert graph.multipliers == sum(1 for w, e in nodes.values() if " * " in e)
         for n in graph.nodes:
             width, expr = nodes[n.index]
             assert width == n.width
             if n.is_input:
                 assert expr == f"x[{n.col}]"
+            elif n.is_multiplier:
+                assert re.fullmatch(rf"(ap_int<\d+>\()?n{n.a}\)? \* {n.const}LL", expr), expr
             else:
                 refs = [int(v) for v in re.findall(r"n(\d+)", expr)]
                 assert refs == [n.a, n.b]
                 assert (" - " in expr) == (n.sign < 0)
                 assert (f"<< {n.shift})" in expr) == (n.shift > 0)
-        assert "*" not in text.split("#include", 1)[1]   # multiplier-free
+        if not graph.multipliers:
+            assert "*" not in text.split("#include", 1)[1]   # multiplier-free
         lp = layer.plan
         call = (f"hlsgen::requantize<{lp.acc_width}, {lp.shift}, {str(lp.relu).lower()}, "
                 f"{lp.q_width}, {str(lp.clamp_hi is not None).lower()}, "
@@ -240,3 +245,20 @@ def test_every_hls_template_is_rendered_and_leaves_no_template_syntax(monkeypatc
     for name, text in rendered.files.items():
         for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):
             assert marker not in text, f"{name}: leftover {marker!r}"
+
+
+@pytest.mark.parametrize("dsp", ["auto", "always"])
+def test_dsp_policies_render_constant_multipliers(dsp) -> None:
+    from hlsgen.schedules import ScheduleOptions
+    net = random_network(np.random.default_rng(8), [8, 6, 4], (2, 4), w_bits=8,
+                         kind_probs=(0.0, 0.3, 0.7))
+    schedule = make_schedule(make_plan(net), "unrolled", ScheduleOptions(dsp=dsp))
+    rendered = render(schedule, "hls")
+    names = HlsNames(schedule.plan.name)
+    total = 0
+    for layer in schedule.layers:
+        nodes = _nodes(rendered.files[f"hls/{names.layer_file(layer.plan.index)}"])
+        muls = {k: e for k, (w, e) in nodes.items() if " * " in e}
+        assert set(muls) == {n.index for n in layer.graph.nodes if n.is_multiplier}
+        total += len(muls)
+    assert total > 0
