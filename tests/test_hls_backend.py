@@ -262,3 +262,17 @@ def test_dsp_policies_render_constant_multipliers(dsp) -> None:
         assert set(muls) == {n.index for n in layer.graph.nodes if n.is_multiplier}
         total += len(muls)
     assert total > 0
+
+
+def test_run_hls_with_the_folded_architecture_is_refused_before_any_work(tmp_path,
+                                                                         capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--artifact", str(EXAMPLE), "--arch", "folded", "--hls",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--hls renders the unrolled architecture" in err and "\n" not in err
+    assert not out.exists() and not (tmp_path / "out.sim_build").exists()
+    assert main(["generate", str(EXAMPLE), "--arch", "folded", "--backend", "hls",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "hls backend renders the unrolled" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
