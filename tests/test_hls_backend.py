@@ -276,3 +276,16 @@ def test_run_hls_with_the_folded_architecture_is_refused_before_any_work(tmp_pat
                  "--out", str(tmp_path / "d")]) == 2
     assert "hls backend renders the unrolled" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_synth_refuses_an_hls_design_in_one_line(tmp_path, capsys) -> None:
+    from hlsgen.cli import main
+
+    design = tmp_path / "hlsd"
+    assert main(["generate", "examples/digits_mlp.json", "--backend", "hls", "--out",
+                 str(design)]) == 0
+    capsys.readouterr()
+    assert main(["synth", "--design", str(design), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a 'hls' design; Yosys synthesizes Verilog designs" in err[0]
+    assert not (tmp_path / "s").exists()

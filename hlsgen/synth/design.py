@@ -42,6 +42,10 @@ def read_design(design_dir: Path) -> DesignSources:
         doc = DesignManifest.load(design_dir)
     except ManifestError as exc:
         raise SynthError(str(exc)) from None
+    if doc.backend != "verilog":
+        raise SynthError(f"{design_dir} is a {doc.backend!r} design; Yosys synthesizes Verilog "
+                         f"designs: generate one with `hlsgen generate ARTIFACT --out DIR` "
+                         "(the HLS C++ goes through the vendor tool: run_hls.tcl)")
     if not doc.top.isidentifier():
         raise SynthError(f"{manifest} has no valid \"top\" module name; {fix}")
     if not doc.sources:
