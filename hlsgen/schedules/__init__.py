@@ -41,7 +41,17 @@ def make_schedule(plan: DesignPlan, arch: str = "unrolled",
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of "
                          f"{', '.join(ARCHITECTURES)}")
+    spatial = [lp for lp in plan.layers if lp.kind != "dense"]
+    if spatial and arch not in SPATIAL_ARCHITECTURES:
+        lp = spatial[0]
+        raise ValueError(f"layer {lp.index} ({lp.name!r}) is a {lp.kind} layer, which the "
+                         f"{arch} architecture does not support yet; use --arch "
+                         f"{' or '.join(SPATIAL_ARCHITECTURES) or 'another architecture'}")
     return ARCHITECTURES[arch](plan, options)
+
+
+# architectures that build feature-map layers (conv2d, pooling, flatten)
+SPATIAL_ARCHITECTURES: tuple[str, ...] = ()
 
 
 __all__ = ["ARCHITECTURES", "FoldedSchedule", "Schedule", "ScheduleOptions", "UnrolledSchedule",
