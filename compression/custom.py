@@ -394,15 +394,23 @@ def compress(model: Any, train_data: Any, test_data: Any,
 
 # ------------------------------------------------------------------ built-in and CLI models
 
-# the digits CNN's micro-structure: the classifier in (1, 8) unified blocks, half pruned
-DIGITS_CNN_SETTINGS = {"output_block": (1, 8), "output_prune": 0.5, "output_unify": 1.0}
+# The digits CNN's micro-structure (chosen on seed 0 among a handful of settings): the
+# classifier in (1, 8) unified blocks, 40% pruned; the small conv (72 weights, one input
+# channel) weight by weight, a quarter pruned. Seed 0 gives float 0.9806, integer 0.9833 and
+# 145 multipliers against 1352 dense (x9.3); with (1, 3) conv blocks half pruned the
+# integer accuracy fell to 0.964-0.969 (see the branch's report).
+DIGITS_CNN_SETTINGS = {"output_block": (1, 8), "output_prune": 0.4, "output_unify": 1.0}
+DIGITS_CNN_CONV = {"block": (1, 1), "prune": 0.25}
 
 
-def digits_cnn() -> nn.Module:
+def digits_cnn(seed: int = 0) -> nn.Module:
     """The built-in CNN for the 8x8 digits: conv 3x3 (8 channels, padding 1), ReLU, max
-    pooling 2x2, flatten, linear 128 -> 10."""
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(128, 10))
+    pooling 2x2, flatten, linear 128 -> 10; initialized from ``seed`` (the global RNG state
+    is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(128, 10))
 
 
 def load_factory(spec: str) -> nn.Module:

@@ -64,11 +64,12 @@ class DigitsCompressor:
                 raise ValueError(f"{key} is supported for the built-in MLP only")
         base = dict(custom.DIGITS_CNN_SETTINGS) if model == "cnn" else {}
         config = dataclasses.replace(CompressConfig(), **{**base, **settings})
-        conv_cfg = custom.ConvConfig(**conv)
+        conv_cfg = custom.ConvConfig(**{**(custom.DIGITS_CNN_CONV if model == "cnn" else {}),
+                                        **conv})
         if model == "mlp":
             factory: Callable[[], Any] = lambda: None  # noqa: E731 -- built below from data
         elif model == "cnn":
-            factory = custom.digits_cnn
+            factory = lambda: custom.digits_cnn(config.seed)  # noqa: E731
         else:
             user = custom.load_factory(model)  # ValueError now, before any training
             factory = lambda: user  # noqa: E731
@@ -90,11 +91,15 @@ class DigitsCompressor:
         def run() -> Network:
             net_model = factory()
             if net_model is None:  # the MLP of the built-in recipe, sized by the data
-                from .model import build_mlp
                 import numpy as np
+                import torch
+
+                from .model import build_mlp
                 classes = int(max(np.max(train[1]), np.max(test[1]))) + 1
-                net_model = _plain(build_mlp(int(np.prod(train[0].shape[1:])),
-                                             config.hidden, classes, config.a_bits))
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(config.seed)
+                    net_model = _plain(build_mlp(int(np.prod(train[0].shape[1:])),
+                                                 config.hidden, classes, config.a_bits))
             say(f"compressing {model} on {source}: {config}")
             result = custom.compress(net_model, train, test, config, conv_cfg,
                                      input_type=input_type, name=name, progress=progress,

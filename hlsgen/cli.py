@@ -491,10 +491,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         sim = _simulate(args, net, mirror, vectors, paths.build / args.simulator,
                         paths.out / "sim.json")
         atomic_write_text(tmp / "sim.json", _sim_text(sim))
-        roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
-                          else make_schedule(schedule.plan, "folded", _schedule_options(args)),
-                          tmp / "rom", ROM_FORMATS)
-        _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
+        if all(lp.kind == "dense" for lp in schedule.plan.layers):
+            roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
+                              else make_schedule(schedule.plan, "folded",
+                                                 _schedule_options(args)),
+                              tmp / "rom", ROM_FORMATS)
+            _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
+        else:  # the folded architecture (and its ROMs) does not take feature maps yet
+            roms = None
+            _say("no ROM files: the folded architecture does not support conv/pooling yet")
         synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
             if args.synth else None
         rep = _report(schedule, net, sim, roms, synth)
