@@ -119,3 +119,25 @@ def test_conv_designs_lint_clean(case, tmp_path, verilator_tool):
                             text=True, env=env, timeout=120, check=False)
     assert result.returncode == 0 and "%Warning" not in result.stderr \
         and "%Error" not in result.stderr, result.stderr[:3000]
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_run_digits_cnn_meets_the_issue_figures(tmp_path, simulator):
+    """`hlsgen run --model cnn`: trained, compressed, generated and simulated over the whole
+    digits test split (about 40 s on 2 cores)."""
+    import json
+
+    torch = pytest.importorskip("torch")  # noqa: F841 -- the compressor needs it
+    from hlsgen.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--model", "cnn", "--out", str(out), "--no-progress"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["rtl_vectors"] == 360 and rep["rtl_mismatches"] == 0
+    assert rep["float_accuracy"] >= 0.97
+    assert rep["int_accuracy"] >= rep["float_accuracy"] - 0.01
+    assert rep["dense_multipliers"] >= 8 * rep["block_multipliers"]
+    kinds = [layer["type"] for layer in
+             json.loads((out / "artifact.json").read_text())["network"]["layers"]]
+    assert kinds == ["conv2d", "maxpool2d", "flatten", "dense"]

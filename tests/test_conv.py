@@ -154,3 +154,33 @@ def test_bad_json_names_field_and_fix(edit, field, fix):
         network_from_json(json.loads(json.dumps(body)))
     msg = str(err.value)
     assert "\n" not in msg and field in msg and fix in msg, msg
+
+
+def test_architectures_and_refusals(tmp_path, capsys):
+    from hlsgen import artifact as art
+    from hlsgen.cli import main
+    from hlsgen.schedules import make_schedule
+    from hlsgen.schedules.stream import (CollectStage, ConvStage, DenseStage, PoolStage,
+                                         StreamSchedule)
+
+    net = random_cnn(np.random.default_rng(4), (2, 6, 6),
+                     [dict(out=3, kernel=3, padding=1, block=(1, 2))], pool=("max", 2),
+                     dense=(4,))
+    schedule = make_schedule(make_plan(net), "unrolled")
+    assert isinstance(schedule, StreamSchedule)
+    assert [type(s) for s in schedule.stages] == [ConvStage, PoolStage, CollectStage,
+                                                  DenseStage]
+    # a conv-ending network gets a collector of its output map
+    tail = random_cnn(np.random.default_rng(4), (2, 6, 6), [dict(out=3, kernel=3,
+                                                                block=(1, 2))])
+    stages = make_schedule(make_plan(tail)).stages
+    assert isinstance(stages[-1], CollectStage) and stages[-1].index == -1
+    with pytest.raises(ValueError, match="folded architecture does not support"):
+        make_schedule(make_plan(net), "folded")
+    path = art.save(net, tmp_path / "cnn.json")
+    code = main(["generate", str(path), "--arch", "folded", "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and "conv2d" in err and "--arch unrolled" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+    assert main(["generate", str(path), "--out", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "rtl" / "random_cnn_conv0.v").is_file()
