@@ -12,5 +12,19 @@ dense) and exports an :class:`hlsgen.artifact.Network`.
 * :mod:`compression.model` -- ``build_mlp`` and the activation/bias fake quantizers;
 * :mod:`compression.export` -- ``export_network(model)`` to an artifact ``Network``.
 
-Nothing is imported here, so ``import compression`` stays cheap; import the submodules.
+* :mod:`compression.custom` -- ``compress(model, train_data, test_data, config)``: your own
+  ``nn.Module`` (torch.fx) or ONNX file and data (also ``compression.compress``);
+* :mod:`compression.graph` -- the fx / ONNX importers and the BatchNorm-folding pass.
+
+Nothing is imported here, so ``import compression`` stays cheap; import the submodules
+(``compression.compress`` imports :mod:`compression.custom` on first use).
 """
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name == "compress":
+        from .custom import compress
+        return compress
+    raise AttributeError(f"module 'compression' has no attribute {name!r}")

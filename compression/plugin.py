@@ -1,5 +1,7 @@
 """hlsgen's ``compress`` stage, registered under the ``hlsgen.compressors`` entry point
-(``pyproject.toml``): the built-in digits MLP through ADMM (:mod:`compression.pipeline`)."""
+(``pyproject.toml``): the built-in digits MLP through ADMM (:mod:`compression.pipeline`),
+or, with ``model`` / ``data`` settings, the built-in digits CNN (``model="cnn"``) or the
+user's model ``FILE.py:FACTORY`` on the user's ``.npz`` data (:mod:`compression.custom`)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,24 @@ from hlsgen.network import Network
 
 from .pipeline import CompressConfig, compress_digits
 
+CONV_KEYS = {"conv_block": "block", "conv_prune": "prune", "conv_unify": "unify"}
+
 
 class DigitsCompressor:
-    """Train, ADMM-compress and export the digits MLP."""
+    """Train, ADMM-compress and export the digits MLP (or a CNN / the user's model)."""
 
     def prepare(self, settings: Mapping[str, Any], progress: bool,
                 say: Callable[[str], None]) -> Callable[[], Network]:
         """``settings`` are :class:`CompressConfig` fields, plus ``checkpoint`` (a file to
-        resume from and save to) and ``checkpoint_every`` (ADMM epochs between saves)."""
+        resume from and save to) and ``checkpoint_every`` (ADMM epochs between saves);
+        ``model`` (``mlp``, ``cnn`` or ``FILE.py:FACTORY``), ``data`` (an ``.npz`` file) and
+        ``conv_block``/``conv_prune``/``conv_unify`` select the model path."""
         settings = dict(settings)
+        model = settings.pop("model", None)
+        data = settings.pop("data", None)
+        conv = {CONV_KEYS[k]: settings.pop(k) for k in list(settings) if k in CONV_KEYS}
+        if model not in (None, "mlp") or data is not None or conv:
+            return self._custom(model or "mlp", data, conv, settings, progress, say)
         checkpoint = settings.pop("checkpoint", None)
         every = settings.pop("checkpoint_every", None)
         every = 10 if every is None else int(every)
@@ -42,3 +53,71 @@ class DigitsCompressor:
             })
 
         return run
+
+    @staticmethod
+    def _custom(model: str, data: str | None, conv: dict[str, Any], settings: dict[str, Any],
+                progress: bool, say: Callable[[str], None]) -> Callable[[], Network]:
+        from . import custom
+
+        for key in ("checkpoint", "checkpoint_every"):
+            if settings.pop(key, None) is not None:
+                raise ValueError(f"{key} is supported for the built-in MLP only")
+        base = dict(custom.DIGITS_CNN_SETTINGS) if model == "cnn" else {}
+        config = dataclasses.replace(CompressConfig(), **{**base, **settings})
+        conv_cfg = custom.ConvConfig(**{**(custom.DIGITS_CNN_CONV if model == "cnn" else {}),
+                                        **conv})
+        if model == "mlp":
+            factory: Callable[[], Any] = lambda: None  # noqa: E731 -- built below from data
+        elif model == "cnn":
+            factory = lambda: custom.digits_cnn(config.seed)  # noqa: E731
+        else:
+            user = custom.load_factory(model)  # ValueError now, before any training
+            factory = lambda: user  # noqa: E731
+        if data is not None:
+            train, test = custom.load_npz(data)
+            input_type = None
+            source = data
+        else:
+            from hlsgen.datasets import load_digits_split
+            split = load_digits_split()
+            shape = (-1, 1, 8, 8) if model == "cnn" else (-1, 64)
+            scale = 2.0 ** -split.input_type.frac
+            train = (split.x_train.reshape(shape) * scale, split.y_train)
+            test = (split.x_test.reshape(shape) * scale, split.y_test)
+            input_type = split.input_type
+            source = "sklearn digits, hlsgen.datasets.load_digits_split"
+        name = {"cnn": "digits_cnn", "mlp": "digits_mlp"}.get(model, "user_model")
+
+        def run() -> Network:
+            net_model = factory()
+            if net_model is None:  # the MLP of the built-in recipe, sized by the data
+                import numpy as np
+                import torch
+
+                from .model import build_mlp
+                classes = int(max(np.max(train[1]), np.max(test[1]))) + 1
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(config.seed)
+                    net_model = _plain(build_mlp(int(np.prod(train[0].shape[1:])),
+                                                 config.hidden, classes, config.a_bits))
+            say(f"compressing {model} on {source}: {config}")
+            result = custom.compress(net_model, train, test, config, conv_cfg,
+                                     input_type=input_type, name=name, progress=progress,
+                                     meta={"dataset": source, "model": model})
+            say(f"float {result.float_accuracy:.4f}, compressed float "
+                f"{result.compressed_float_accuracy:.4f}, integer {result.int_accuracy:.4f}")
+            return dataclasses.replace(result.network, meta={
+                **dict(result.network.meta),
+                "float_accuracy": result.float_accuracy,
+                "compressed_float_accuracy": result.compressed_float_accuracy,
+            })
+
+        return run
+
+
+def _plain(model: Any) -> Any:
+    """``build_mlp``'s Sequential without its (uncalibrated, identity) quantizers."""
+    from torch import nn
+
+    from .model import ActFakeQuant
+    return nn.Sequential(*[m for m in model if not isinstance(m, ActFakeQuant)])

@@ -141,11 +141,22 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-every", type=int, help="ADMM epochs between checkpoints "
                    "(default 10)")
     g.add_argument("--no-progress", action="store_true", help="hide the training progress bars")
+    g.add_argument("--model", help="what to compress: mlp (the digits MLP, default), cnn (the "
+                   "built-in digits CNN) or FILE.py:FACTORY (your nn.Module; see README, "
+                   "'Your own network')")
+    g.add_argument("--data", help="your data: an .npz with x_train, y_train, x_test, y_test "
+                   "(x in the shape the model takes; inputs are quantized to --a-bits with a "
+                   "power-of-two scale covering x_train); default: the digits split")
+    g.add_argument("--conv-block", type=_block, help="conv layers' block shape over the "
+                   "[O, Kh*Kw*C] matrix (default 1xC: C input channels at one kernel position)")
+    g.add_argument("--conv-prune", type=float, help="conv layers: fraction of blocks pruned")
+    g.add_argument("--conv-unify", type=float, help="conv layers: fraction unified")
 
 
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
-                    "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every")
+                    "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
+                    "model", "data", "conv_block", "conv_prune", "conv_unify")
 
 
 def _compression(args: argparse.Namespace) -> Callable[[], artifact.Network]:
@@ -547,10 +558,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             csim = _csim(net, tmp / "hls", vectors, paths.build / "csim", args.vectors,
                          paths.out / "csim.json")
             atomic_write_text(tmp / "csim.json", _sim_text(csim))
-        roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
-                          else make_schedule(schedule.plan, "folded", _schedule_options(args)),
-                          tmp / "rom", ROM_FORMATS)
-        _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
+        if all(lp.kind == "dense" for lp in schedule.plan.layers):
+            roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
+                              else make_schedule(schedule.plan, "folded",
+                                                 _schedule_options(args)),
+                              tmp / "rom", ROM_FORMATS)
+            _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
+        else:  # the folded architecture (and its ROMs) does not take feature maps yet
+            roms = None
+            _say("no ROM files: the folded architecture does not support conv/pooling yet")
         synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
             if args.synth else None
         rep = _report(schedule, net, sim, roms, synth, csim)

@@ -34,7 +34,24 @@ class Network:
 
     @property
     def output_features(self) -> int:
-        return self.layers[-1].out_features
+        """Features of the output (a feature map's ``C*H*W``)."""
+        shape = self.layers[-1].out_shape
+        n = 1
+        for s in shape:
+            n *= s
+        return n
+
+    @property
+    def output_shape(self) -> Shape:
+        """The tensor shape of the output: ``(features,)`` or a feature map ``(C, H, W)``."""
+        return self.layers[-1].out_shape
+
+    @property
+    def shapes(self) -> tuple[Shape, ...]:
+        """The shape entering every layer, then the output's: a flat vector is
+        ``(features,)``, a feature map ``(C, H, W)`` (``hlsgen/layers/spatial.py``)."""
+        return tuple(self.layer_input_shape(i) for i in range(len(self.layers))) + \
+            (self.output_shape,)
 
     def layer_input(self, index: int) -> QType:
         """The activation type entering layer ``index``."""

@@ -181,3 +181,82 @@ def unpack(word: int, count: int, width: int, signed: bool) -> list[int]:
             v -= 1 << width
         out.append(v)
     return out
+
+
+# ------------------------------------------------------------------ feature-map primitives
+# (conv2d, pooling and flatten in ``hlsgen/layers/`` execute with these and ``requantize``)
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis (PyTorch's floor rule)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad_zero(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Feature maps ``[N, C, H, W]`` surrounded by ``ph`` rows and ``pw`` columns of the
+    integer 0 (the real value 0 of every activation type, signed or unsigned)."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=0)
+
+
+def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+           padding: tuple[int, int]) -> np.ndarray:
+    """The convolution windows of ``x`` ``[N, C, H, W]`` as ``[N, Ho, Wo, Kh*Kw*C]``.
+
+    The window's column order is the conv weight matrix's (``hlsgen/layers/conv2d.py``):
+    column ``(ky * Kw + kx) * C + c`` is channel ``c`` of the input pixel at kernel position
+    ``(ky, kx)``, i.e. one pixel's channels are contiguous and pixels follow in raster order.
+    """
+    xp = pad_zero(x, padding[0], padding[1])
+    n, c, hp, wp = xp.shape
+    kh, kw = kernel
+    sh, sw = stride
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    cols = np.empty((n, ho, wo, kh, kw, c), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            patch = xp[:, :, ky:ky + sh * (ho - 1) + 1:sh, kx:kx + sw * (wo - 1) + 1:sw]
+            cols[:, :, :, ky, kx, :] = patch.transpose(0, 2, 3, 1)
+    return cols.reshape(n, ho, wo, kh * kw * c)
+
+
+def conv_acc(layer: Any, x: np.ndarray) -> np.ndarray:
+    """Exact accumulators ``[N, O, Ho, Wo]`` of a conv layer (``layer.weight`` is its
+    ``[O, Kh*Kw*C]`` matrix, ``layer.bias`` at accumulator scale) on ``x`` ``[N, C, H, W]``:
+    the dense accumulator of every window."""
+    cols = im2col(x, layer.kernel, layer.stride, layer.padding)
+    acc = cols @ np.asarray(layer.weight, dtype=np.int64).T + np.asarray(layer.bias, np.int64)
+    return acc.transpose(0, 3, 1, 2)
+
+
+def pool_windows(x: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    """Non-overlapping ``Kh x Kw`` windows (stride = kernel, no padding; rows and columns that
+    do not fill a window are dropped, PyTorch's floor mode) of ``x`` ``[N, C, H, W]`` as
+    ``[N, C, Ho, Wo, Kh*Kw]``."""
+    x = np.asarray(x, dtype=np.int64)
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    ho, wo = h // kh, w // kw
+    t = x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw)
+    return t.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
+
+
+def pool_max(x: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    """Max pooling: the largest integer of each window (the type is unchanged)."""
+    return pool_windows(x, kernel).max(axis=-1)
+
+
+def pool_sum(x: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    """The exact integer sum of each pooling window."""
+    return pool_windows(x, kernel).sum(axis=-1)
+
+
+def pool_avg(x: np.ndarray, kernel: tuple[int, int], q: QType) -> np.ndarray:
+    """Average pooling over power-of-two windows: the window sum requantized by
+    ``log2(Kh*Kw)`` bits (round half up, the one rounding of :func:`requantize`) back to the
+    input type ``q`` (an average never leaves its inputs' range: nothing saturates)."""
+    size = kernel[0] * kernel[1]
+    shift = size.bit_length() - 1
+    if size != 1 << shift:
+        raise ValueError(f"average pooling needs a power-of-two window, got {kernel}")
+    return requantize(pool_sum(x, kernel), shift, False, q)

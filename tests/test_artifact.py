@@ -364,7 +364,7 @@ def test_missing_file(tmp_path):
     (lambda n: n["layers"][0]["output"].__setitem__("signed", 0), "signed: expected bool"),
     (lambda n: n["layers"][0].__setitem__("w_bits", True), "w_bits: expected int, got bool"),
     # unsupported layer type
-    (lambda n: n["layers"][1].__setitem__("type", "conv2d"), "unsupported layer type 'conv2d'"),
+    (lambda n: n["layers"][1].__setitem__("type", "conv3d"), "unsupported layer type 'conv3d'"),
     # the requantize shift of layer 0 is 0 + 2 - frac: frac 3 makes it -1
     (lambda n: n["layers"][0]["output"].__setitem__("frac", 3), "negative requantize shift"),
     # widths and fracs out of the supported ranges

@@ -83,7 +83,7 @@ def _rehash(doc: dict) -> str:
 
 @pytest.mark.parametrize("edit, message", [
     (lambda n: n["layers"][0].update(in_features=7), "in_features: 7 does not match the 6 features"),
-    (lambda n: n["layers"][0].update(type="conv2d"), "unsupported layer type 'conv2d'"),
+    (lambda n: n["layers"][0].update(type="conv3d"), "unsupported layer type 'conv3d'"),
     (lambda n: n["layers"][0]["output"].update(frac=40), "outside [-32, 32]"),
     (lambda n: n["layers"][1].update(bias=[1, 2]), "2 entries for 3 outputs"),
     (lambda n: n["layers"][0].update(w_bits=2), "outside [-1, 1]"),

@@ -250,6 +250,13 @@ def test_every_template_is_rendered(monkeypatch, verilator, tmp_path):
     assert kinds == {("UNIFIED", True), ("UNIFIED", False), ("DENSE", False)}
     files = {**design_files(plan),  # every architecture renders its templates
              **{f"folded/{k}": v for k, v in render(make_schedule(plan, "folded")).tree().items()}}
+    # feature maps: the streaming stages (hlsgen/schedules/stream.py)
+    from hlsgen.randcnn import random_cnn
+    cnn = random_cnn(np.random.default_rng(0), (2, 5, 5), [dict(out=2, kernel=3, padding=1,
+                                                                block=(1, 2))],
+                     pool=("avg", 2), dense=(3,))
+    files.update({f"stream/{k}": v
+                  for k, v in render(make_schedule(make_plan(cnn))).tree().items()})
     # the Verilog backend's templates (tests/test_hls_backend.py covers templates/hls/)
     assert sorted(set(used)) == [t for t in all_templates() if t.startswith("verilog/")]
     for name, text in files.items():

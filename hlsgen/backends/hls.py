@@ -133,6 +133,10 @@ def _layer_context(schedule: Schedule, layer: UnrolledLayer) -> dict[str, object
 
 def render_files(schedule: Schedule) -> dict[str, str]:
     """Every file of the design, by path inside the design folder."""
+    if not all(lp.kind == "dense" for lp in schedule.plan.layers):
+        lp = next(lp for lp in schedule.plan.layers if lp.kind != "dense")
+        raise ValueError(f"layer {lp.index} ({lp.name!r}) is a {lp.kind} layer, which the hls "
+                         "backend does not render yet; use --backend verilog")
     if schedule.arch not in LAYER_TEMPLATES:
         raise ValueError(f"the hls backend renders the {', '.join(LAYER_TEMPLATES)} "
                          f"architecture(s), not {schedule.arch!r}; use --backend verilog or "

@@ -14,6 +14,8 @@ from ..manifest import DesignManifest
 from ..blockrom import pe_layout, rom_tree
 from ..blocks import block_grid
 from ..schedules import FoldedSchedule, UnrolledSchedule
+from ..schedules.stream import StreamSchedule
+from ..schedules.unrolled import UnrolledLayer
 from ..templating import render as render_template
 from . import RenderedDesign, provenance
 
@@ -44,6 +46,16 @@ class VerilogNames:
     def pe(self, index: int) -> str:
         """A folded layer's processing element."""
         return f"{self.layer(index)}_pe"
+
+    @property
+    def serializer(self) -> str:
+        """A streaming design's image-to-pixel serializer."""
+        return f"{self.design}_serializer"
+
+    def stage(self, kind: str, index: int) -> str:
+        """A streaming design's stage: ``conv``/``pool``/``dense`` + its (first) layer's
+        index, ``collect`` + the flatten's index (``collect_out`` after the last map)."""
+        return f"{self.design}_{kind}{'_out' if index < 0 else index}"
 
 
 def top_module(schedule: UnrolledSchedule) -> str:
@@ -107,11 +119,59 @@ def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
                           manifest)
 
 
-def render(schedule: UnrolledSchedule | FoldedSchedule) -> RenderedDesign:
+def _stage_module(names: VerilogNames, st: object) -> tuple[str, str, int]:
+    """(module name, template, output width) of a streaming stage."""
+    from ..schedules.stream import CollectStage, ConvStage, DenseStage, PoolStage
+
+    if isinstance(st, ConvStage):
+        return (names.stage("conv", st.index), "verilog/stream_conv.v.j2",
+                st.out_channels * st.out_bits)
+    if isinstance(st, PoolStage):
+        return names.stage("pool", st.index), "verilog/stream_pool.v.j2", st.channels * st.bits
+    if isinstance(st, CollectStage):
+        return (names.stage("collect", st.index), "verilog/stream_collect.v.j2",
+                st.pixels * st.channels * st.bits)
+    assert isinstance(st, DenseStage)
+    last = st.layers[-1].plan
+    return (names.stage("dense", st.index), "verilog/stream_dense.v.j2",
+            last.out_features * last.out_type.bits)
+
+
+def render_stream_files(schedule: StreamSchedule) -> dict[str, str]:
+    """Every RTL file of a streaming (feature-map) design, by file name: the FIFO, each
+    adder-graph layer (conv cores and dense layers, as the unrolled architecture renders
+    them), the serializer, one module per stage, and the top."""
+    names = VerilogNames(schedule.plan.name)
+    common = {"header": provenance(schedule), "names": names}
+    files = {FIFO_FILE: render_template("verilog/hlsgen_axis_fifo.v.j2", **common)}
+    for layer in schedule.layers:
+        if isinstance(layer, UnrolledLayer):
+            files[names.layer_file(layer.plan.index)] = render_template(
+                "verilog/layer.v.j2", layer=layer, lp=layer.plan,
+                levels_per_stage=schedule.levels_per_stage, **common)
+    files[f"{names.serializer}.v"] = render_template(
+        "verilog/stream_serializer.v.j2", ser=schedule.serializer, plan=schedule.plan,
+        **common)
+    stage_names, widths = [], []
+    for st in schedule.stages:
+        module, template, width = _stage_module(names, st)
+        files[f"{module}.v"] = render_template(template, st=st, module=module, **common)
+        stage_names.append(module)
+        widths.append(width)
+    files[names.top_file] = render_template("verilog/top_stream.v.j2", schedule=schedule,
+                                            plan=schedule.plan, stage_names=stage_names,
+                                            widths=widths, **common)
+    return files
+
+
+def render(schedule: UnrolledSchedule | FoldedSchedule | StreamSchedule) -> RenderedDesign:
     """The design folder's RTL files and manifest."""
     if isinstance(schedule, FoldedSchedule):
         return _render_folded(schedule)
-    rtl = render_files(schedule)
+    if isinstance(schedule, StreamSchedule):
+        rtl = render_stream_files(schedule)
+    else:
+        rtl = render_files(schedule)
     plan = schedule.plan
     manifest = DesignManifest(
         generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,

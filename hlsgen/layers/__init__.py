@@ -9,10 +9,18 @@ from typing import Any
 
 from ..validation import fail, get
 from .base import LayerKind, Shape
+from .avgpool2d import AvgPool2dLayer
+from .conv2d import Conv2dLayer
 from .dense import DenseLayer
+from .flatten import FlattenLayer
+from .maxpool2d import MaxPool2dLayer
+from .spatial import SpatialPlan
 
-Layer = DenseLayer  # the union of the kinds below
-KINDS: dict[str, type[LayerKind]] = {"dense": DenseLayer}
+# the union of the kinds below
+Layer = DenseLayer | Conv2dLayer | MaxPool2dLayer | AvgPool2dLayer | FlattenLayer
+KINDS: dict[str, type[LayerKind]] = {"dense": DenseLayer, "conv2d": Conv2dLayer,
+                                     "maxpool2d": MaxPool2dLayer, "avgpool2d": AvgPool2dLayer,
+                                     "flatten": FlattenLayer}
 
 
 def layer_from_json(obj: Any, index: int, in_shape: Shape) -> Layer:
@@ -25,4 +33,5 @@ def layer_from_json(obj: Any, index: int, in_shape: Shape) -> Layer:
     return KINDS[kind].from_json(obj, index, in_shape)  # type: ignore[return-value]
 
 
-__all__ = ["DenseLayer", "KINDS", "Layer", "LayerKind", "Shape", "layer_from_json"]
+__all__ = ["AvgPool2dLayer", "Conv2dLayer", "DenseLayer", "FlattenLayer", "KINDS", "Layer",
+           "LayerKind", "MaxPool2dLayer", "Shape", "SpatialPlan", "layer_from_json"]

@@ -12,6 +12,7 @@ from typing import Callable, Union
 
 from ..plan import DesignPlan
 from .folded import DEFAULT_CYCLE_BUDGET, FoldedSchedule, schedule_folded
+from .stream import StreamSchedule, schedule_stream
 from .unrolled import LEVELS_PER_STAGE, UnrolledSchedule, schedule_unrolled
 
 
@@ -28,7 +29,7 @@ class ScheduleOptions:
     cycle_budget: int = DEFAULT_CYCLE_BUDGET
 
 
-Schedule = Union[UnrolledSchedule, FoldedSchedule]
+Schedule = Union[UnrolledSchedule, FoldedSchedule, StreamSchedule]
 ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
     "unrolled": lambda plan, o: schedule_unrolled(plan, o.levels_per_stage, o.dsp),
     "folded": lambda plan, o: schedule_folded(plan, o.pes, o.rom_depths, o.cycle_budget),
@@ -41,8 +42,23 @@ def make_schedule(plan: DesignPlan, arch: str = "unrolled",
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of "
                          f"{', '.join(ARCHITECTURES)}")
+    spatial = [lp for lp in plan.layers if lp.kind != "dense"]
+    if spatial and arch not in SPATIAL_ARCHITECTURES:
+        lp = spatial[0]
+        raise ValueError(f"layer {lp.index} ({lp.name!r}) is a {lp.kind} layer, which the "
+                         f"{arch} architecture does not support yet; use --arch "
+                         f"{' or '.join(SPATIAL_ARCHITECTURES) or 'another architecture'}")
+    if spatial:
+        return SPATIAL_ARCHITECTURES[arch](plan, options)
     return ARCHITECTURES[arch](plan, options)
 
 
-__all__ = ["ARCHITECTURES", "FoldedSchedule", "Schedule", "ScheduleOptions", "UnrolledSchedule",
+# architectures that build feature-map layers (conv2d, pooling, flatten): the unrolled one as
+# a chain of streaming stages (``stream.py``); the folded one refuses them for now
+SPATIAL_ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
+    "unrolled": lambda plan, o: schedule_stream(plan, o.levels_per_stage, o.dsp),
+}
+
+
+__all__ = ["ARCHITECTURES", "FoldedSchedule", "StreamSchedule", "Schedule", "ScheduleOptions", "UnrolledSchedule",
            "make_schedule"]

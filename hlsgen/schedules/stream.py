@@ -1,0 +1,258 @@
+"""The streaming schedule of a network with feature-map layers (conv2d, pooling, flatten),
+for the unrolled architecture.
+
+A feature map travels as a stream of pixels (all channels of one pixel per beat, channel 0
+in the least significant bits) in raster order. The design is a chain of stages, each with a
+valid/ready stream in and out:
+
+* **serializer**: the top takes one image per AXI4-Stream beat (the network input vector,
+  PyTorch order ``c*H*W + y*W + x``) and emits its pixels in raster order;
+* **conv2d**: walks the zero-padded input raster (``Hp x Wp`` positions; a padding position
+  takes no beat), keeping ``Kh-1`` line buffers of ``Wp`` pixels and a ``Kh x Kw`` window
+  register; at every position where a stride-aligned window ends it feeds the window
+  (``hlsgen.numerics.im2col`` order: pixels in raster order, channels contiguous) to the
+  layer's shared adder graph (``hlsgen/addergraph.py`` on the conv's ``[O, Kh*Kw*C]``
+  matrix, pipelined exactly as an unrolled dense layer: one graph, evaluated once per output
+  pixel, one window per clock at most). Results enter a FIFO of ``2**aw`` entries; a window
+  is issued only while a slot is free (credits), so the free-running graph never stalls;
+* **maxpool2d / avgpool2d**: one accumulator row of ``W/Kw`` pixels; each pixel updates its
+  window's running max or sum, and the window's last pixel emits the max, or the sum
+  requantized by ``log2(Kh*Kw)`` bits (round half up);
+* **collect** (a flatten, and after a last feature-map layer): gathers a map's pixels and
+  emits them as one vector in PyTorch order;
+* **dense**: consecutive dense layers as the unrolled architecture builds them (adder
+  graphs, free-running, credits and an output FIFO).
+
+The top admits at most ``2**TLAST_AW`` images in flight and carries each image's ``tlast``
+in a small FIFO to its output beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from ..layerplan import LayerPlan
+from ..plan import DesignPlan
+from .unrolled import CONTROL_ADDERS, UnrolledLayer, _stage_layer
+
+TLAST_AW = 2  # up to 4 images in flight
+
+
+def _bits(n: int) -> int:
+    """Bits of a counter holding ``0 .. n``."""
+    return max(1, n.bit_length())
+
+
+@dataclass(frozen=True)
+class PassLayer:
+    """A layer without an adder graph (pooling, flatten), in the report's terms."""
+
+    adder_count: int = 0
+    multiplier_count: int = 0
+    stages: int = 0
+    latency: int = 1
+
+
+@dataclass(frozen=True)
+class Serializer:
+    channels: int
+    bits: int
+    pixels: int
+    count_bits: int
+    # (pixel, channel) -> the feature of the input vector (PyTorch order), pixel-major
+    order: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True)
+class ConvStage:
+    kind = "conv2d"
+    index: int
+    plan: LayerPlan
+    core: UnrolledLayer
+    channels: int
+    bits: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    hp: int
+    wp: int
+    row_bits: int
+    col_bits: int
+    out_channels: int
+    out_bits: int
+    fifo_aw: int
+
+    @property
+    def depth(self) -> int:
+        """Window register + the core's pipeline."""
+        return self.core.latency + 1
+
+    @property
+    def cycles(self) -> int:
+        return self.hp * self.wp
+
+
+@dataclass(frozen=True)
+class PoolStage:
+    index: int
+    plan: LayerPlan
+    kind: str
+    channels: int
+    bits: int
+    signed: bool
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    log_kernel: tuple[int, int]
+    out_hw: tuple[int, int]
+    row_bits: int
+    col_bits: int
+    slot_bits: int   # bits of the accumulator-row index (0: one slot)
+    acc_width: int
+    in_width: int
+    shift: int
+    round_const: int
+
+    @property
+    def cycles(self) -> int:
+        return self.height * self.width
+
+
+@dataclass(frozen=True)
+class CollectStage:
+    index: int           # the flatten layer's index, or -1 after the last map
+    channels: int
+    bits: int
+    pixels: int
+    count_bits: int
+    # (feature in PyTorch order, position in the pixel-major buffer)
+    order: tuple[tuple[int, int], ...]
+
+    @property
+    def cycles(self) -> int:
+        return self.pixels + 1
+
+
+@dataclass(frozen=True)
+class DenseStage:
+    index: int           # index of its first layer
+    layers: tuple[UnrolledLayer, ...]
+    fifo_aw: int
+
+    @property
+    def depth(self) -> int:
+        return sum(layer.latency for layer in self.layers)
+
+
+Stage = Union[ConvStage, PoolStage, CollectStage, DenseStage]
+
+
+@dataclass(frozen=True)
+class StreamSchedule:
+    """A network with feature maps as a chain of streaming stages (unrolled architecture)."""
+
+    plan: DesignPlan
+    serializer: Serializer
+    stages: tuple[Stage, ...]
+    layers: tuple[object, ...]   # per plan layer: its UnrolledLayer or a PassLayer
+    levels_per_stage: int
+    dsp: str = "never"
+    arch: str = "unrolled"
+    tlast_aw: int = TLAST_AW
+
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles per image at full rate: the slowest stage's walk."""
+        return max([self.serializer.pixels + 1] + [getattr(s, "cycles", 1) for s in self.stages])
+
+    @property
+    def latency(self) -> int:
+        """A bound on the cycles from an accepted image to its result (no stalls)."""
+        total = self.serializer.pixels + 1
+        for s in self.stages:
+            total += getattr(s, "cycles", 0) + getattr(s, "depth", 1) + 1
+        return total
+
+    @property
+    def datapath_adders(self) -> int:
+        return sum(getattr(layer, "adder_count", 0) for layer in self.layers)
+
+    @property
+    def adders(self) -> int:
+        return self.datapath_adders + CONTROL_ADDERS
+
+    @property
+    def multipliers(self) -> int:
+        return sum(getattr(layer, "multiplier_count", 0) for layer in self.layers)
+
+
+def _fifo_aw(depth: int) -> int:
+    return max(1, (depth + 1).bit_length())
+
+
+def _collect(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage:
+    c, h, w = shape
+    hw = h * w
+    order = tuple((ch * hw + p, p * c + ch) for ch in range(c) for p in range(hw))
+    return CollectStage(index, c, bits, hw, _bits(hw - 1), order)
+
+
+def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> StreamSchedule:
+    """The streaming schedule of ``plan`` (its first layer takes a feature map)."""
+    first = plan.layers[0]
+    if not hasattr(first, "in_shape"):
+        raise ValueError(f"layer 0 ({first.name!r}) is a {first.kind} layer: the streaming "
+                         "architecture needs a feature-map layer first")
+    c, h, w = first.in_shape
+    b = plan.in_type.bits
+    hw = h * w
+    ser = Serializer(c, b, hw, _bits(hw - 1),
+                     tuple((p, ch, ch * hw + p) for p in range(hw) for ch in range(c)))
+    stages: list[Stage] = []
+    per_layer: list[object] = []
+    dense: list[UnrolledLayer] = []
+    for lp in plan.layers:
+        if lp.kind == "dense":
+            core = _stage_layer(lp, levels_per_stage, dsp)
+            dense.append(core)
+            per_layer.append(core)
+            continue
+        if dense:
+            raise ValueError(f"layer {lp.index} ({lp.name!r}): a {lp.kind} layer after dense "
+                             "layers is not supported")
+        if lp.kind == "conv2d":
+            core = _stage_layer(lp, levels_per_stage, dsp)
+            per_layer.append(core)
+            (ci, hi, wi) = lp.in_shape
+            hp, wp = hi + 2 * lp.padding[0], wi + 2 * lp.padding[1]
+            stages.append(ConvStage(
+                lp.index, lp, core, ci, lp.in_type.bits, hi, wi, lp.kernel, lp.stride,
+                lp.padding, hp, wp, _bits(hp - 1), _bits(wp - 1), lp.out_features,
+                lp.out_type.bits, _fifo_aw(core.latency + 1)))
+        elif lp.kind in ("maxpool2d", "avgpool2d"):
+            per_layer.append(PassLayer())
+            ci, hi, wi = lp.in_shape
+            lk = (lp.kernel[0].bit_length() - 1, lp.kernel[1].bit_length() - 1)
+            wo = wi // lp.kernel[1]
+            avg = lp.kind == "avgpool2d"
+            stages.append(PoolStage(
+                lp.index, lp, lp.kind, ci, lp.in_type.bits, lp.in_type.signed, hi, wi,
+                lp.kernel, lk, (hi // lp.kernel[0], wo), _bits(hi - 1), _bits(wi - 1),
+                (wo - 1).bit_length(), lp.acc_width if avg else lp.in_width, lp.in_width,
+                lp.shift, lp.round_const))
+        elif lp.kind == "flatten":
+            per_layer.append(PassLayer())
+            stages.append(_collect(lp.index, lp.in_shape, lp.in_type.bits))
+        else:
+            raise ValueError(f"layer {lp.index} ({lp.name!r}): the streaming architecture "
+                             f"has no {lp.kind} stage")
+    if dense:
+        depth = sum(layer.latency for layer in dense)
+        stages.append(DenseStage(dense[0].plan.index, tuple(dense), _fifo_aw(depth)))
+    elif len(plan.layers[-1].out_shape if hasattr(plan.layers[-1], "out_shape") else ()) == 3:
+        last = plan.layers[-1]
+        stages.append(_collect(-1, last.out_shape, last.out_type.bits))
+    return StreamSchedule(plan, ser, tuple(stages), tuple(per_layer), levels_per_stage, dsp)
