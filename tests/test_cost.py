@@ -66,3 +66,31 @@ def test_folded_designs_carry_no_unrolled_estimate():
     rep = build_report(make_schedule(make_plan(artifact.load(EXAMPLE)), "folded"),
                        accuracies={})
     assert "estimate" not in rep
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("case", ["1x1-dense-4bit", "2x16-unified", "4x4-mixed-signed"])
+def test_estimate_within_tolerance_of_yosys_per_layer(case, tmp_path):
+    """Each layer's LUT-eq and FF estimate is within cost.TOLERANCE of Yosys (every layer its
+    own module, synth_ecp5 -nodsp -noflatten), on designs the model was not fitted to."""
+    from hlsgen.backends.verilog import VerilogNames
+    from hlsgen.generate import generate
+    from hlsgen.synth.yosys import module_cell_counts
+
+    sizes, block, probs, w_bits, signed = {
+        "1x1-dense-4bit": ([20, 14, 6], (1, 1), (0.3, 0.0, 0.7), 4, True),
+        "2x16-unified": ([32, 16, 8], (2, 16), (0.3, 0.6, 0.1), 6, False),
+        "4x4-mixed-signed": ([24, 16, 8], (4, 4), (0.5, 0.3, 0.2), 8, True),
+    }[case]
+    net = legal_random_network(7, sizes, block, w_bits=w_bits, kind_probs=probs,
+                               input_signed=signed, name="costnet")
+    schedule = generate(net, tmp_path / "design")
+    mods = module_cell_counts(tmp_path / "design", tmp_path / "yosys",
+                              "synth_ecp5 -nodsp -noflatten -top {top}")
+    names = VerilogNames(schedule.plan.name)
+    for layer, c in zip(schedule.layers, cost.estimate(schedule)):
+        cells = mods[names.layer(layer.plan.index)]
+        lut_eq = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+        ff = cells.get("TRELLIS_FF", 0)
+        assert abs(c.lut_eq / lut_eq - 1) <= cost.TOLERANCE, (layer.plan.name, c.lut_eq, lut_eq)
+        assert abs(c.ff / ff - 1) <= cost.TOLERANCE, (layer.plan.name, c.ff, ff)
