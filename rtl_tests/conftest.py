@@ -36,6 +36,13 @@ def simulator() -> str:
     return _require("verilator")
 
 
+@pytest.fixture(scope="session")
+def icarus() -> str:
+    """Icarus Verilog (the property tests' fast-building simulator)."""
+    _require("icarus")
+    return "icarus"
+
+
 @pytest.fixture(scope="session", params=["verilator", "icarus"])
 def each_simulator(request) -> str:
     """Each simulator in turn (the name, for ``check_design``)."""

@@ -46,9 +46,8 @@ def cnns(draw):
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=cnns())
-def test_random_cnn_bit_exact(spec, tmp_path_factory, each_simulator):
-    if each_simulator != "icarus":
-        pytest.skip("the property test runs on Icarus (fast builds)")
+def test_random_cnn_bit_exact(spec, tmp_path_factory, icarus):
+    """Random CNNs on Icarus (fast builds; rtl_tests/test_conv.py covers Verilator)."""
     rng = np.random.default_rng(spec["seed"])
     w_bits, a_bits = spec["bits"]
     net = random_cnn(rng, spec["chw"], [spec["conv"]], spec["pool"], spec["dense"],
@@ -56,5 +55,5 @@ def test_random_cnn_bit_exact(spec, tmp_path_factory, each_simulator):
     q = net.input
     x = rng.integers(q.lo, q.hi + 1, size=(6, net.input_features), dtype=np.int64)
     x[0], x[1] = q.lo, q.hi
-    check_stream(net, x, tmp_path_factory.mktemp("cnn"), "icarus",
+    check_stream(net, x, tmp_path_factory.mktemp("cnn"), icarus,
                  SimConfig(seed=spec["seed"], frame=4))
