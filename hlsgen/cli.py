@@ -259,7 +259,7 @@ def _simulate(args: argparse.Namespace, net: artifact.Network, design: Path,
         _say(f"waveform: {summary['wave_file']}")
     if "cycles_per_inference" in summary:
         _say(f"no stalls: latency {summary['rtl_latency_cycles']} cycles, "
-             f"{summary['cycles_per_inference']} cycles per inference")
+             f"{summary['cycles_per_inference']} cycle(s) per inference")
     return summary
 
 
