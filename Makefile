@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[compress,sim,synth,sweep,hls,test]"
+	$(BIN)/python -m pip install --quiet -e ".[compress,sim,synth,sweep,hls,onnx,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -5,6 +5,8 @@ on a user MLP and a user CNN written here."""
 
 from __future__ import annotations
 
+import os
+
 import textwrap
 
 import numpy as np
@@ -58,7 +60,12 @@ def test_batchnorm_folding_is_exact():
 
 
 def test_fx_and_onnx_give_identical_artifacts(tmp_path):
-    onnx = pytest.importorskip("onnx")
+    try:
+        import onnx
+    except ImportError as exc:  # the onnx extra; CI installs it (Makefile)
+        if os.environ.get("CI"):
+            pytest.fail(f"onnx missing in CI: {exc}")
+        pytest.skip(f"the onnx extra is not installed: {exc}")
     m = _cnn()
     path = tmp_path / "m.onnx"
     torch.onnx.export(m, (torch.zeros(1, 2, 6, 6),), str(path), dynamo=False,
