@@ -8,7 +8,8 @@ unified, 20% dense: an adder-heavy mix) and the committed digits example it repo
 adders of the multiplier-free datapath, block multipliers, generated lines of Verilog, the
 time to plan+render, the Verilator build time (verilate + C++ compile) and the build's peak
 memory (the largest child process), and the simulated vectors per second (no stalls). Prints
-a table and writes JSON. Timings depend on the machine and its load; ccache speeds rebuilds.
+a table and writes JSON. Timings depend on the machine and its load; ccache speeds rebuilds
+(``CCACHE_DISABLE=1`` measures cold builds, as the committed results do).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from hlsgen import artifact, numerics
 from hlsgen.generate import design, generate
 from hlsgen.randnet import random_inputs, random_network
+from hlsgen.schedules import ScheduleOptions
 from hlsgen.sim.runner import SimConfig, compare, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +112,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": f"{platform.platform()}, {os.cpu_count()} cores",
-                               "ccache": bool(shutil.which("ccache")),
+                               "ccache": bool(shutil.which("ccache"))
+                               and not os.environ.get("CCACHE_DISABLE"),
+                               "build_args": list(SimConfig().build_args),
+                               "levels_per_stage": ScheduleOptions().levels_per_stage,
                                "command": "python benchmarks/generate_and_simulate.py",
                                "rows": rows}, indent=2) + "\n")
     print(f"-> {out}")
