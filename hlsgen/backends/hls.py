@@ -20,24 +20,35 @@ Files of a design (``D`` its name):
   Vitis HLS);
 - ``hls/run_hls.tcl``: the Vitis HLS script (untested here: no vendor tool).
 
-A folded variant is one more entry in ``LAYER_TEMPLATES`` (its layer template reads the
-block records from ``const`` arrays of the block-ROM words, ``hlsgen/blockrom.py``) and a
-``_layer_context`` branch for its schedule; the header, top, testbench and script stay.
+The folded variant (``templates/hls/layer_folded.cpp.j2``) declares each layer's walk ROM as
+a ``const`` array of the very words of its ROM image (``hlsgen/blockrom.py``'s ``walk_rom``,
+split per PE and into 64-bit limbs: plain numbers) and walks it with a ``PIPELINE``d loop, one
+word per PE per iteration, with the folded RTL's arithmetic (sign bits, the magnitude product,
+dense products, the bias on ``first`` words, the output slot ``brow``) and widths (the folded
+schedule's); the header, top, testbench and script are shared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..blockrom import pe_layout, walk_rom
+from ..blocks import block_grid
 from ..manifest import DesignManifest
 from ..schedules import Schedule
+from ..schedules.folded import FoldedLayer
 from ..schedules.unrolled import Operand, UnrolledLayer
 from ..templating import render as render_template
 from . import RenderedDesign, provenance
 
 BACKEND = "hls"
 # One layer template per architecture; the rest of the design is shared.
-LAYER_TEMPLATES = {"unrolled": "hls/layer_unrolled.cpp.j2"}
+LAYER_TEMPLATES = {"unrolled": "hls/layer_unrolled.cpp.j2",
+                   "folded": "hls/layer_folded.cpp.j2"}
+# A folded PE word is held in one ap_uint: at most ap_int's default maximum width.
+AP_INT_MAX_W = 1024
+# The folded walk ROM's C++ array holds each PE word as 64-bit limbs, limb 0 the lowest bits.
+LIMB_BITS = 64
 # The Vitis HLS script's defaults (the user edits them for a board): a Zynq-7020 at 200 MHz.
 DEFAULT_PART = "xc7z020clg400-1"
 DEFAULT_CLOCK_NS = 5.0
@@ -126,7 +137,44 @@ def _rows(layer: UnrolledLayer) -> tuple[HlsRow, ...]:
     return tuple(HlsRow(r.index, biases[r.index], r.root, r.shift, r.sign) for r in layer.rows)
 
 
-def _layer_context(schedule: Schedule, layer: UnrolledLayer) -> dict[str, object]:
+@dataclass(frozen=True)
+class HlsLimb:
+    """Limb ``index`` of a PE word: its bits ``[msb:lsb]``."""
+
+    index: int
+    msb: int
+    lsb: int
+
+
+def _bits(word: int, lsb: int, width: int) -> int:
+    return (word >> lsb) & ((1 << width) - 1)
+
+
+def _folded_context(layer: FoldedLayer) -> dict[str, object]:
+    """The walk ROM's words (those of ``walk_rom``'s image, per PE, as limbs) and the PE
+    word's field positions, as numbers."""
+    cap = layer.capacity
+    lp = layer.plan
+    if cap.pe_width > AP_INT_MAX_W:
+        raise ValueError(f"layer {lp.index} ({lp.name!r}): a folded PE word of {cap.pe_width} "
+                         f"bits is wider than ap_int's {AP_INT_MAX_W}; use smaller blocks or "
+                         "--backend verilog")
+    width = cap.pe_width
+    limbs = tuple(HlsLimb(i, min(width, lsb + LIMB_BITS) - 1, lsb)
+                  for i, lsb in enumerate(range(0, width, LIMB_BITS)))
+    image = walk_rom(layer)
+    rom = tuple(tuple(tuple(_bits(word, p * width + limb.lsb, limb.msb - limb.lsb + 1)
+                            for limb in limbs) for p in range(cap.pes)) for word in image.words)
+    nbr, nbc = block_grid(lp.out_features, lp.in_features, lp.block)
+    return {"layer": layer, "lp": lp, "cap": cap, "nbr": nbr, "nbc": nbc,
+            "fields": {f.name: f for f in pe_layout(cap)}, "limbs": limbs, "rom": rom,
+            "rom_image": image.name}
+
+
+def _layer_context(schedule: Schedule, layer: UnrolledLayer | FoldedLayer
+                   ) -> dict[str, object]:
+    if isinstance(layer, FoldedLayer):
+        return _folded_context(layer)
     return {"layer": layer, "lp": layer.plan, "rows": _rows(layer),
             "levels_per_stage": schedule.levels_per_stage}
 
