@@ -20,7 +20,7 @@ from hlsgen.backends.hls import HlsNames
 from hlsgen.cli import main
 from hlsgen.plan import make_plan
 from hlsgen.randnet import random_network
-from hlsgen.schedules import make_schedule
+from hlsgen.schedules import ScheduleOptions, make_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "digits_mlp.json"
@@ -156,11 +156,98 @@ def test_all_pruned_layer_is_its_bias_alone() -> None:
         assert f"acc{row.index} = {row.bias}LL;" in text
 
 
-def test_other_architectures_are_refused_with_the_fix(digits) -> None:
+def test_an_unknown_architecture_is_refused_with_the_fix(digits) -> None:
     _, schedule, _ = digits
-    folded = dataclasses.replace(schedule, arch="folded")
-    with pytest.raises(ValueError, match="hls backend renders the unrolled"):
-        render(folded, "hls")
+    other = dataclasses.replace(schedule, arch="systolic")
+    with pytest.raises(ValueError, match="hls backend renders the unrolled, folded "
+                                         "architecture.*not 'systolic'"):
+        render(other, "hls")
+
+
+# --------------------------------------------------------------------- the folded variant
+
+ROM_ROW = re.compile(r"^\s*\{(\{.*\})\},?\s*// word (\d+)$")
+
+
+def _folded(net, pes=()):
+    return make_schedule(make_plan(net), "folded", ScheduleOptions(pes=tuple(pes)))
+
+
+def _rom_words(text: str, layer) -> list[int]:
+    """The walk ROM array of a folded layer's C++, reassembled into whole ROM words (PE 0 in
+    the least significant bits, limbs of 64 bits, limb 0 lowest)."""
+    cap = layer.capacity
+    decl = re.search(rf"static const unsigned long long \w+_rom\[{cap.depth}\]"
+                     rf"\[{cap.pes}\]\[(\d+)\] = \{{", text)
+    assert decl, "no walk ROM array of the capacity's shape"
+    words = {}
+    for line in text.splitlines():
+        row = ROM_ROW.match(line)
+        if not row:
+            continue
+        pes = re.findall(r"\{([^{}]*)\}", row.group(1))
+        assert len(pes) == cap.pes
+        word = 0
+        for p, pe in enumerate(pes):
+            limbs = [int(v.strip().removesuffix("ULL"), 16) for v in pe.split(",")]
+            assert len(limbs) == int(decl.group(1))
+            for i, limb in enumerate(limbs):
+                word |= limb << (p * cap.pe_width + 64 * i)
+        words[int(row.group(2))] = word
+    assert sorted(words) == list(range(cap.depth))
+    return [words[k] for k in range(cap.depth)]
+
+
+@pytest.mark.parametrize("pes", [(), (1, 1), (3, 2)])
+def test_folded_rom_arrays_hold_exactly_the_rom_image_words(pes, digits) -> None:
+    """The C++ arrays are the walk ROM images ``hlsgen rom`` writes (the .mem files), word
+    for word, for the digits example and for a mixed net with dense blocks and edge blocks."""
+    from hlsgen.blockrom import rom_tree, walk_rom
+
+    nets = [digits[0], random_network(np.random.default_rng(8), [10, 7, 5], (3, 2),
+                                      kind_probs=(0.3, 0.4, 0.3))]
+    for net in nets:
+        schedule = _folded(net, pes)
+        files = render(schedule, "hls").files
+        mems = rom_tree(schedule, ("mem",))
+        names = HlsNames(schedule.plan.name)
+        for layer in schedule.layers:
+            text = files[f"hls/{names.layer_file(layer.plan.index)}"]
+            words = _rom_words(text, layer)
+            assert words == list(walk_rom(layer).words)
+            mem = [int(ln, 16) for ln in mems[f"{layer.capacity.rom}.mem"].splitlines()
+                   if ln and not ln.startswith("//")]
+            assert words == mem
+            assert any(words)
+
+
+def test_folded_layer_uses_the_folded_widths_and_a_pipelined_walk() -> None:
+    net = random_network(np.random.default_rng(3), [9, 6, 4], (2, 4),
+                         kind_probs=(0.2, 0.4, 0.4))
+    schedule = _folded(net, (2, 1))
+    rendered = render(schedule, "hls")
+    assert rendered.manifest.arch == "folded" and rendered.manifest.backend == "hls"
+    assert rendered.manifest.initiation_interval == schedule.initiation_interval
+    names = HlsNames(schedule.plan.name)
+    for layer in schedule.layers:
+        cap = layer.capacity
+        text = rendered.files[f"hls/{names.layer_file(layer.plan.index)}"]
+        assert re.search(rf"for \(int k = 0; k < {cap.depth}; \+\+k\) \{{\n"
+                         r"#pragma HLS PIPELINE II=1\n", text)
+        assert f"ap_int<{layer.acc_width}> acc[{cap.pes}][{cap.block_rows}];" in text
+        assert f"ap_uint<{cap.pe_width}> w = 0;" in text
+        assert (f"hlsgen::requantize<{layer.acc_width}, {cap.shift}, "
+                f"{'true' if cap.relu else 'false'}, {layer.q_width}, ") in text
+        assert ("const bool dense" in text) == (layer.dense_tree is not None)
+
+
+def test_folded_pe_words_wider_than_ap_int_are_refused_in_one_line() -> None:
+    net = random_network(np.random.default_rng(2), [32, 16], (16, 32), w_bits=8,
+                         kind_probs=(0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"wider than ap_int's 1024; use smaller blocks "
+                                         r"or --backend verilog") as exc:
+        render(_folded(net), "hls")
+    assert "\n" not in str(exc.value)
 
 
 def test_generate_backend_hls_writes_the_folder(tmp_path, capsys) -> None:
@@ -240,16 +327,16 @@ def test_every_hls_template_is_rendered_and_leaves_no_template_syntax(monkeypatc
     net = random_network(np.random.default_rng(2), [7, 5, 3], (2, 3), kind_probs=(0.3, 0.4, 0.3),
                          input_signed=True)
     rendered = render(_schedule(net), "hls")
+    folded = render(_folded(net), "hls")
     assert sorted(set(used)) == sorted(t for t in env.list_templates(extensions=["j2"])
                                        if t.startswith("hls/"))
-    for name, text in rendered.files.items():
+    for name, text in [*rendered.files.items(), *folded.files.items()]:
         for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):
             assert marker not in text, f"{name}: leftover {marker!r}"
 
 
 @pytest.mark.parametrize("dsp", ["auto", "always"])
 def test_dsp_policies_render_constant_multipliers(dsp) -> None:
-    from hlsgen.schedules import ScheduleOptions
     net = random_network(np.random.default_rng(8), [8, 6, 4], (2, 4), w_bits=8,
                          kind_probs=(0.0, 0.3, 0.7))
     schedule = make_schedule(make_plan(net), "unrolled", ScheduleOptions(dsp=dsp))
@@ -264,18 +351,15 @@ def test_dsp_policies_render_constant_multipliers(dsp) -> None:
     assert total > 0
 
 
-def test_run_hls_with_the_folded_architecture_is_refused_before_any_work(tmp_path,
-                                                                         capsys) -> None:
-    out = tmp_path / "out"
-    assert main(["run", "--artifact", str(EXAMPLE), "--arch", "folded", "--hls",
-                 "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "--hls renders the unrolled architecture" in err and "\n" not in err
-    assert not out.exists() and not (tmp_path / "out.sim_build").exists()
+def test_generate_folded_backend_hls_writes_the_folder(tmp_path, capsys) -> None:
     assert main(["generate", str(EXAMPLE), "--arch", "folded", "--backend", "hls",
-                 "--out", str(tmp_path / "d")]) == 2
-    assert "hls backend renders the unrolled" in capsys.readouterr().err
-    assert not (tmp_path / "d").exists()
+                 "--out", str(tmp_path / "d")]) == 0
+    doc = json.loads((tmp_path / "d" / "design.json").read_text())
+    assert (doc["backend"], doc["arch"]) == ("hls", "folded")
+    for src in doc["sources"]:
+        assert (tmp_path / "d" / src).is_file()
+    layer0 = (tmp_path / "d" / "hls" / "digits_mlp_layer0.cpp").read_text()
+    assert "_rom[" in layer0 and "#pragma HLS PIPELINE II=1" in layer0
 
 
 def test_synth_refuses_an_hls_design_in_one_line(tmp_path, capsys) -> None:
