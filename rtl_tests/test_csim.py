@@ -42,11 +42,12 @@ def csim_tools() -> Path:
 
 
 def check_csim(net: Network, inputs: np.ndarray, workdir: Path,
-               options: ScheduleOptions = ScheduleOptions()) -> np.ndarray:
-    """Generate the HLS C++ of ``net``, C-simulate ``inputs``, require every bit and every
-    ``last`` to match the reference and no compiler warning; returns the
+               options: ScheduleOptions = ScheduleOptions(), arch: str = "unrolled"
+               ) -> np.ndarray:
+    """Generate the HLS C++ of ``net`` for ``arch``, C-simulate ``inputs``, require every bit
+    and every ``last`` to match the reference and no compiler warning; returns the
     C-sim outputs."""
-    generate(net, workdir / "hls", backend="hls", options=options)
+    generate(net, workdir / "hls", arch, backend="hls", options=options)
     executor = CsimExecutor(workdir / "hls", workdir / "csim_build")
     executor.build()
     expected = numerics.forward(net, inputs)
@@ -63,11 +64,11 @@ def check_csim(net: Network, inputs: np.ndarray, workdir: Path,
 
 def three_way(net: Network, inputs: np.ndarray, workdir: Path,
               config: SimConfig = SimConfig(seed=3),
-              options: ScheduleOptions = ScheduleOptions()) -> None:
-    """Reference = C simulation = Verilator RTL simulation, every bit."""
+              options: ScheduleOptions = ScheduleOptions(), arch: str = "unrolled") -> None:
+    """Reference = C simulation = Verilator RTL simulation (both of ``arch``), every bit."""
     reference = numerics.forward(net, inputs)
-    csim = check_csim(net, inputs, workdir, options)
-    generate(net, workdir / "rtl", options=options)
+    csim = check_csim(net, inputs, workdir, options, arch)
+    generate(net, workdir / "rtl", arch, options=options)
     rtl = simulate(workdir / "rtl", inputs, config, workdir / "rtl_build", "verilator")
     assert not rtl.protocol_errors and rtl.lasts_ok
     assert np.array_equal(csim, reference)
@@ -175,6 +176,61 @@ def test_digits_reference_csim_and_rtl_agree(tmp_path, csim_tools, simulator) ->
     split = load_digits_split()
     three_way(net, split.x_test, tmp_path)
     assert len(split.x_test) == 360
+
+
+# the folded variant: (case of CASES, PEs per layer; () the default from the cycle budget)
+FOLDED_CASES = {
+    "4x4-mixed-P2-3": ("4x4-mixed", (2, 3)),
+    "3x2-edge-blocks-P3-2": ("3x2-edge-blocks", (3, 2)),
+    "1x1-elementwise-signed-P4-3": ("1x1-elementwise-signed", (4, 3)),
+    "2x4-all-dense-P1": ("2x4-all-dense", (1, 1)),
+    "16bit-wide-three-layers-default-P": ("16bit-wide-three-layers", ()),
+    "all-pruned-P2-3": ("all-pruned", (2, 3)),
+}
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+@pytest.mark.parametrize("case", sorted(FOLDED_CASES))
+def test_folded_reference_csim_and_rtl_agree(case: str, tmp_path, csim_tools,
+                                             simulator) -> None:
+    base, pes = FOLDED_CASES[case]
+    sizes, block, probs, w_bits, a_bits, signed = CASES[base]
+    rng = np.random.default_rng(300 + sorted(FOLDED_CASES).index(case))
+    net = random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed,
+                         bias_scale=8.0 if base == "all-pruned" else 1.0)
+    three_way(net, random_inputs(rng, net, 64), tmp_path, arch="folded",
+              options=ScheduleOptions(pes=pes))
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+def test_folded_digits_reference_csim_and_rtl_agree(tmp_path, csim_tools, simulator) -> None:
+    net = artifact.load(EXAMPLE)
+    three_way(net, load_digits_split().x_test, tmp_path, arch="folded",
+              options=ScheduleOptions(pes=(4, 2)))
+
+
+@pytest.mark.csim
+def test_the_folded_comparison_can_fail(tmp_path, csim_tools) -> None:
+    """One changed bit of a folded layer's ROM array (a sign or magnitude bit of a kept
+    block's payload) is caught, by the testbench's own check too."""
+    rng = np.random.default_rng(9)
+    net = random_network(rng, [6, 5, 4], (2, 2), kind_probs=(0.0, 1.0, 0.0))
+    x = random_inputs(rng, net, 32)
+    generate(net, tmp_path / "hls", "folded", backend="hls")
+    layer = next((tmp_path / "hls" / "hls").glob("*_layer1.cpp"))
+    text = layer.read_text()
+    line = next(ln for ln in text.splitlines() if ln.rstrip().endswith("// word 0"))
+    first = line.split("{{")[1].split("ULL")[0]          # PE 0's limb 0 of word 0
+    flipped = f"0x{int(first, 16) ^ 1:016x}"             # bit 0: the magnitude's lowest bit
+    layer.write_text(text.replace(line, line.replace(first, flipped, 1)))
+    executor = CsimExecutor(tmp_path / "hls", tmp_path / "build")
+    executor.build()
+    expected = numerics.forward(net, x)
+    result = executor.run(x, expected)
+    assert compare(result.outputs, expected).mismatches > 0
+    assert not result.protocol_errors
 
 
 @pytest.mark.csim
