@@ -1,124 +1,189 @@
-"""Benchmark: the compression methods side by side on the digits nets, one command.
+"""Benchmark: the compression methods side by side on the digits nets, one command, run as a
+design-space sweep (:mod:`hlsgen.sweep`, on a local Dask cluster).
 
     PYTHONPATH=. .venv/bin/python benchmarks/compression.py [--only NAME,...] [--nets 64-64-10]
+    PYTHONPATH=. .venv/bin/python benchmarks/compression.py --quick     # 3 points, short epochs
 
-Every row is one ``hlsgen compress`` run (its exact arguments are the row's ``"cli"``; run them
-to reproduce it bit for bit, same seed same artifact) on the 64-64-10 digits net and on the
-64-128-64-10 net, measured on the artifact it writes: ``int_accuracy`` (the integer reference
-:func:`hlsgen.numerics.forward` on the 360 test images), ``multipliers`` (constant multipliers
-a multiplier-based realization needs: one per unified block row, one per dense weight, powers
-of two excluded) and ``weight_bits`` (block-kind map + magnitudes + signs + dense weights),
-both from :func:`hlsgen.plan.make_plan`. Rows:
+The grid (every row on the 64-64-10 digits net and on the 64-128-64-10 net) is written as a
+sweep spec (``WORK/compression.toml``: one ``[[points]]`` table per row, the compressor
+settings of ``hlsgen compress``) and run through :func:`hlsgen.sweep.run_sweep` with the
+stages ``compress`` and the plan (no generation, no simulation), on a ``LocalCluster`` of
+``--workers`` workers (default 2). The sweep keeps ``WORK/sweep/results.jsonl`` and each
+point's artifact, so a rerun skips every finished point. The rows are then read back from
+the sweep's results and artifacts:
+
+``int_accuracy`` (the integer reference :func:`hlsgen.numerics.forward` on the 360 test
+images), ``multipliers`` (constant multipliers a multiplier-based realization needs: one per
+unified block row, one per dense weight, powers of two excluded), ``weight_bits`` (block-kind
+map + magnitudes + signs + dense weights), from the plan, and ``lut_eq`` (the cost model's
+ECP5 LUT-equivalent estimate of the unrolled design, :mod:`hlsgen.cost`, the report's
+``estimate``). Every row's ``"cli"`` is the ``hlsgen compress`` command that reproduces its
+artifact bit for bit (same settings, same seed). Rows:
 
 * ``dense-int8`` -- no pruning, no unification, 8-bit weights (fake-quant fine-tuning);
 * ``magnitude-1x1`` -- unstructured magnitude pruning (1x1 blocks, 75%, no ADMM) + fine-tuning;
 * ``prune-only`` -- micro-structured (row-block) pruning by ADMM, no unification;
 * ``admm`` / ``reweighted`` -- unify + prune, the default structure, the two methods;
-* ``admm-q8/q4/q2/q1`` -- joint ADMM quantization (``--w-scale search``: the projection picks
-  each layer's power-of-two scale) at 8, 4, 2 (ternary) and 1 (binary) weight bits on a compact
-  structure (2x32 hidden blocks, 60% pruned, all kept blocks unified);
+* ``admm-q8/q4/q2/q1`` -- joint ADMM quantization (``w_scale = "search"``: the projection
+  picks each layer's power-of-two scale) at 8, 4, 2 (ternary) and 1 (binary) weight bits on a
+  compact structure (2x32 hidden blocks, 60% pruned, all kept blocks unified);
 * ``reweighted-q4`` -- the reweighted method on the same compact structure at 4 bits;
 * ``admm-k2`` / ``admm-q4-k1`` -- subword weights: at most 2 CSD digits (8 bits), and 1 digit
   (powers of two, no multipliers) at 4 bits.
 
 Writes ``compression.json``, ``compression.md`` and ``compression.png`` (integer accuracy vs
-weight bits, log scale, the Pareto front drawn) under ``--out``.
+weight bits, log scale, and vs estimated LUT-equivalents, one column per net, the Pareto
+fronts drawn) under ``--out`` (``--quick``: under the work folder, never over the committed
+results).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from hlsgen import artifact
-from hlsgen.plan import make_plan
+# This file's name shadows the `compression` package (the compressor plugin the sweep's
+# workers load): run as a script, take its folder off the import path (the workers inherit it).
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+from hlsgen import artifact  # noqa: E402
+from hlsgen.sweep import SweepOptions, load_spec, run_sweep  # noqa: E402
+from hlsgen.sweep.results import ARTIFACTS, RESULTS, read_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-NETS = {"64-64-10": ["--hidden", "64"], "64-128-64-10": ["--hidden", "128,64"]}
-COMPACT = ["--block", "2x32", "--prune", "0.6", "--unify", "1", "--output-block", "1x16",
-           "--output-prune", "0.4", "--output-unify", "1"]
-ROWS: dict[str, tuple[str, list[str]]] = {
-    "dense-int8": ("dense int8", ["--prune", "0", "--unify", "0", "--output-prune", "0",
-                                  "--output-unify", "0", "--admm-epochs", "0"]),
+# Compressor settings (the keys of `hlsgen compress`, as its parser types them: floats for
+# fractions, ints for counts, (rows, cols) block shapes), the sweep's [[points]] tables.
+NETS: dict[str, dict[str, Any]] = {"64-64-10": {"hidden": (64,)},
+                                   "64-128-64-10": {"hidden": (128, 64)}}
+COMPACT: dict[str, Any] = {"block": (2, 32), "prune": 0.6, "unify": 1.0,
+                           "output_block": (1, 16), "output_prune": 0.4, "output_unify": 1.0}
+NO_ADMM: dict[str, Any] = {"admm_epochs": 0}
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dense-int8": ("dense int8", {"prune": 0.0, "unify": 0.0, "output_prune": 0.0,
+                                  "output_unify": 0.0, **NO_ADMM}),
     "magnitude-1x1": ("magnitude pruning (unstructured, 75%)",
-                      ["--block", "1x1", "--prune", "0.75", "--unify", "0", "--output-block",
-                       "1x1", "--output-prune", "0.75", "--output-unify", "0",
-                       "--admm-epochs", "0"]),
-    "prune-only": ("micro-structured pruning only (ADMM)", ["--unify", "0",
-                                                            "--output-unify", "0"]),
-    "admm": ("ADMM unify+prune", []),
-    "reweighted": ("reweighted unify+prune", ["--method", "reweighted"]),
-    "admm-q8": ("joint ADMM quantization, 8 bits", COMPACT + ["--w-bits", "8",
-                                                              "--w-scale", "search"]),
-    "admm-q4": ("joint ADMM quantization, 4 bits", COMPACT + ["--w-bits", "4",
-                                                              "--w-scale", "search"]),
+                      {"block": (1, 1), "prune": 0.75, "unify": 0.0, "output_block": (1, 1),
+                       "output_prune": 0.75, "output_unify": 0.0, **NO_ADMM}),
+    "prune-only": ("micro-structured pruning only (ADMM)", {"unify": 0.0, "output_unify": 0.0}),
+    "admm": ("ADMM unify+prune", {}),
+    "reweighted": ("reweighted unify+prune", {"method": "reweighted"}),
+    "admm-q8": ("joint ADMM quantization, 8 bits", {**COMPACT, "w_bits": 8,
+                                                     "w_scale": "search"}),
+    "admm-q4": ("joint ADMM quantization, 4 bits", {**COMPACT, "w_bits": 4,
+                                                     "w_scale": "search"}),
     "admm-q2": ("joint ADMM quantization, 2 bits (ternary)",
-                COMPACT + ["--w-bits", "2", "--w-scale", "search"]),
+                {**COMPACT, "w_bits": 2, "w_scale": "search"}),
     "admm-q1": ("joint ADMM quantization, 1 bit (binary)",
-                COMPACT + ["--w-bits", "1", "--w-scale", "search"]),
+                {**COMPACT, "w_bits": 1, "w_scale": "search"}),
     "reweighted-q4": ("reweighted + joint quantization, 4 bits",
-                      COMPACT + ["--method", "reweighted", "--w-bits", "4", "--w-scale", "search"]),
-    "admm-k2": ("ADMM, 2-digit CSD weights (8 bits)", COMPACT + ["--w-bits", "8", "--k-digits",
-                                                                 "2", "--w-scale", "search"]),
+                      {**COMPACT, "method": "reweighted", "w_bits": 4, "w_scale": "search"}),
+    "admm-k2": ("ADMM, 2-digit CSD weights (8 bits)",
+                {**COMPACT, "w_bits": 8, "k_digits": 2, "w_scale": "search"}),
     "admm-q4-k1": ("ADMM, 1-digit (power-of-two) weights, 4 bits",
-                   COMPACT + ["--w-bits", "4", "--k-digits", "1", "--w-scale", "search"]),
+                   {**COMPACT, "w_bits": 4, "k_digits": 1, "w_scale": "search"}),
 }
+SEED = 0
+# --quick: a few points, short training (a smoke run of the pipeline, not the benchmark)
+QUICK_ROWS = ("dense-int8", "admm", "admm-q4")
+QUICK_NETS = ("64-64-10",)
+QUICK_EPOCHS: dict[str, Any] = {"epochs": 5, "admm_epochs": 10, "finetune_epochs": 5}
 
 
-def run_row(name: str, net: str, workdir: Path) -> dict[str, Any]:
-    label, extra = ROWS[name]
-    out = workdir / f"{net}-{name}.json"
-    cli = ["hlsgen", "compress", *NETS[net], *extra, "--seed", "0", "--out", "artifact.json"]
-    args = [sys.executable, "-m", "hlsgen.cli", "compress", *NETS[net], *extra, "--seed", "0",
-            "--out", str(out), "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    t0 = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{net} {name}: hlsgen compress failed:\n{proc.stderr}")
-    network = artifact.load(out)
-    totals = make_plan(network).totals()
+def settings_of(net: str, name: str, quick: bool) -> dict[str, Any]:
+    """A row's compressor settings (the order is the ``cli``'s)."""
+    return {**NETS[net], **(QUICK_EPOCHS if quick else {}), **ROWS[name][1], "seed": SEED}
+
+
+def cli_of(settings: Mapping[str, Any]) -> list[str]:
+    """The ``hlsgen compress`` command with these settings."""
+    args = ["hlsgen", "compress"]
+    for key, value in settings.items():
+        args += [f"--{key.replace('_', '-')}", _cli_value(key, value)]
+    return args + ["--out", "artifact.json"]
+
+
+def _cli_value(key: str, value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) if key.endswith("block") else ",".join(map(str, value))
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def spec_text(points: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """The sweep spec: stages compress (+ the plan), one [[points]] table per row."""
+    lines = ["# benchmarks/compression.py's grid (written by it; rows in [[points]] order)",
+             "[sweep]", 'name = "compression"', 'stages = ["compress"]',
+             'compressor = "digits"', "", "[settings]", 'arch = "unrolled"', ""]
+    for net, name, settings in points:
+        lines += [f"[[points]]   # {net} {name}"]
+        lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def row_of(net: str, name: str, settings: Mapping[str, Any], result: Mapping[str, Any],
+           network: artifact.Network) -> dict[str, Any]:
+    """The benchmark row of one finished sweep point (its results row and artifact)."""
     acc = network.meta["accuracy"]
+    if result["int_accuracy"] != acc["int"]:
+        raise SystemExit(f"{net} {name}: the plan's integer accuracy {result['int_accuracy']} "
+                         f"differs from the compressor's {acc['int']}")
     dense_int8 = sum(layer.in_features * layer.out_features for layer in network.layers) * 8
-    return {"name": name, "label": label, "net": net, "cli": cli,
-            "int_accuracy": acc["int"], "float_accuracy": acc["float"],
-            "multipliers": totals["block_multipliers"], "weight_bits": totals["weight_bits"],
+    return {"name": name, "label": ROWS[name][0], "net": net, "cli": cli_of(settings),
+            "int_accuracy": result["int_accuracy"], "float_accuracy": acc["float"],
+            "multipliers": result["block_multipliers"], "weight_bits": result["weight_bits"],
+            "lut_eq": result["estimate"]["lut_eq"],
             "dense_int8_weight_bits": dense_int8,
-            "weight_bits_reduction": dense_int8 / totals["weight_bits"],
-            "w_bits": network.layers[0].w_bits, "blocks": totals["blocks"],
+            "weight_bits_reduction": dense_int8 / result["weight_bits"],
+            "w_bits": network.layers[0].w_bits, "blocks": result["blocks"],
             "digits": network.meta["digits"]["histogram"],
-            "artifact_sha256": artifact.digest(network), "seconds": round(seconds, 1)}
+            "artifact_sha256": artifact.digest(network), "sweep_point": result["point"],
+            "seconds": round(result["elapsed_s"], 1)}
 
 
-def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows no other row beats in both weight bits (fewer) and accuracy (higher)."""
+def pareto(rows: list[dict[str, Any]], cost: str = "weight_bits") -> list[dict[str, Any]]:
+    """Rows no other row beats in both ``cost`` (lower) and accuracy (higher)."""
     return [r for r in rows if not any(
-        o["weight_bits"] <= r["weight_bits"] and o["int_accuracy"] >= r["int_accuracy"]
-        and (o["weight_bits"], o["int_accuracy"]) != (r["weight_bits"], r["int_accuracy"])
+        o[cost] <= r[cost] and o["int_accuracy"] >= r["int_accuracy"]
+        and (o[cost], o["int_accuracy"]) != (r[cost], r["int_accuracy"])
         for o in rows)]
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| net | row | int acc | float (dense) | multipliers | weight bits | x vs dense int8 "
-             "| CSD digits |", "|---|---|---|---|---|---|---|---|"]
+             "| LUT-eq (est.) | CSD digits |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         digits = ", ".join(f"{k}:{v}" for k, v in r["digits"].items())
         lines.append(f"| {r['net']} | {r['name']} | {r['int_accuracy']:.4f} | "
                      f"{r['float_accuracy']:.4f} | {r['multipliers']} | {r['weight_bits']} | "
-                     f"{r['weight_bits_reduction']:.1f} | {digits} |")
+                     f"{r['weight_bits_reduction']:.1f} | {r['lut_eq']} | {digits} |")
     lines.append("")
-    lines.append("Reproduce a row: its `cli` in compression.json (`hlsgen compress ...`).")
+    lines.append("Reproduce a row: its `cli` in compression.json (`hlsgen compress ...`). "
+                 "LUT-eq: the cost model's ECP5 estimate of the unrolled design "
+                 "(`hlsgen/cost.py`), not synthesized.")
     return "\n".join(lines) + "\n"
+
+
+COSTS = (("weight_bits", "weight bits"), ("lut_eq", "estimated LUT-eq (ECP5)"))
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -127,23 +192,25 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    nets = sorted({r["net"] for r in rows})
-    fig, axes = plt.subplots(1, len(nets), figsize=(6.5 * len(nets), 4.8), squeeze=False)
-    for ax, net in zip(axes[0], nets):
+    nets = [n for n in NETS if any(r["net"] == n for r in rows)]
+    fig, axes = plt.subplots(len(COSTS), len(nets), figsize=(6.5 * len(nets), 4.8 * len(COSTS)),
+                             squeeze=False)
+    for col, net in enumerate(nets):
         sub = [r for r in rows if r["net"] == net]
-        for r in sub:
-            ax.scatter(r["weight_bits"], r["int_accuracy"], s=24)
-            ax.annotate(r["name"], (r["weight_bits"], r["int_accuracy"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-        front = sorted(pareto(sub), key=lambda r: r["weight_bits"])
-        ax.step([r["weight_bits"] for r in front], [r["int_accuracy"] for r in front],
-                where="post", color="gray", lw=1, label="Pareto front")
-        ax.axhline(sub[0]["float_accuracy"], color="k", ls=":", lw=0.8, label="dense float")
-        ax.set_xscale("log")
-        ax.set_xlabel("weight bits (log)")
-        ax.set_ylabel("integer accuracy (digits test split)")
-        ax.set_title(f"{net}")
-        ax.legend(fontsize=7, loc="lower right")
+        for (cost, xlabel), ax in zip(COSTS, axes[:, col]):
+            for r in sub:
+                ax.scatter(r[cost], r["int_accuracy"], s=24)
+                ax.annotate(r["name"], (r[cost], r["int_accuracy"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+            front = sorted(pareto(sub, cost), key=lambda r: r[cost])
+            ax.step([r[cost] for r in front], [r["int_accuracy"] for r in front],
+                    where="post", color="gray", lw=1, label="Pareto front")
+            ax.axhline(sub[0]["float_accuracy"], color="k", ls=":", lw=0.8, label="dense float")
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{xlabel} (log)")
+            ax.set_ylabel("integer accuracy (digits test split)")
+            ax.set_title(f"{net}: accuracy vs {xlabel}")
+            ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -151,30 +218,63 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--out", help="where compression.{json,md,png} go (default "
+                   "benchmarks/results; with --quick the work folder)")
+    p.add_argument("--work", help="the sweep's folder: the spec and sweep/results.jsonl, kept "
+                   "so a rerun skips finished points (default build/compression-sweep, "
+                   "build/compression-sweep-quick with --quick)")
     p.add_argument("--only", help="comma-separated row names (default: all)")
-    p.add_argument("--nets", default=",".join(NETS), help="comma-separated nets")
+    p.add_argument("--nets", help="comma-separated nets (default: all)")
+    p.add_argument("--quick", action="store_true", help=f"a smoke run: rows "
+                   f"{','.join(QUICK_ROWS)} on {','.join(QUICK_NETS)} (unless --only / --nets), "
+                   "epochs cut to " + ", ".join(f"{k}={v}" for k, v in QUICK_EPOCHS.items()))
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
     args = p.parse_args(argv)
-    names = args.only.split(",") if args.only else list(ROWS)
-    nets = args.nets.split(",")
+    names = args.only.split(",") if args.only else list(QUICK_ROWS if args.quick else ROWS)
+    nets = args.nets.split(",") if args.nets else list(QUICK_NETS if args.quick else NETS)
     for bad in [n for n in names if n not in ROWS] + [n for n in nets if n not in NETS]:
         print(f"compression.py: unknown row or net {bad!r}; rows: {', '.join(ROWS)}; nets: "
               f"{', '.join(NETS)}", file=sys.stderr)
         return 2
-    rows = []
+    if args.workers < 1:
+        print(f"compression.py: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    work = Path(args.work or ROOT / "build" / ("compression-sweep-quick" if args.quick
+                                                else "compression-sweep"))
+    out = Path(args.out) if args.out else (work if args.quick
+                                           else ROOT / "benchmarks" / "results")
+    points = [(net, name, settings_of(net, name, args.quick)) for net in nets for name in names]
+    work.mkdir(parents=True, exist_ok=True)
+    spec_path = work / "compression.toml"
+    spec_path.write_text(spec_text(points))
+    spec = load_spec(spec_path)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for net in nets:
-            for name in names:
-                row = run_row(name, net, Path(tmp))
-                rows.append(row)
-                print(f"{net:13s} {name:14s} int {row['int_accuracy']:.4f} "
-                      f"mult {row['multipliers']:5d} bits {row['weight_bits']:6d} "
-                      f"(x{row['weight_bits_reduction']:.1f}) {row['seconds']:.0f}s", flush=True)
-    out = Path(args.out)
+    outcome = run_sweep(spec, SweepOptions(out=work / "sweep", workers=args.workers),
+                        say=lambda msg: print(f"[sweep] {msg}", flush=True))
+    results = read_results(work / "sweep" / RESULTS)
+    rows = []
+    for (net, name, settings), point in zip(points, spec.points):
+        result = results.get(point.key)
+        if result is None or result.get("status") != "ok":
+            why = "no result" if result is None else result.get("error")
+            print(f"compression.py: {net} {name} (sweep point {point.key}) failed: {why}; "
+                  f"see {work / 'sweep' / 'summary.md'}, rerun to retry", file=sys.stderr)
+            return 1
+        network = artifact.load(work / "sweep" / ARTIFACTS / f"{point.key}.json")
+        row = row_of(net, name, settings, result, network)
+        rows.append(row)
+        print(f"{net:13s} {name:14s} int {row['int_accuracy']:.4f} "
+              f"mult {row['multipliers']:5d} bits {row['weight_bits']:6d} "
+              f"(x{row['weight_bits_reduction']:.1f}) LUT-eq {row['lut_eq']:6d} "
+              f"{row['seconds']:.0f}s", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "compression", "python": platform.python_version(),
-           "machine": platform.machine(), "total_seconds": round(time.perf_counter() - t0, 1),
+           "machine": platform.machine(), "quick": args.quick,
+           "sweep": {"spec": spec_text(points), "stages": list(spec.stages),
+                     "workers": args.workers, "points": outcome.total,
+                     "skipped": outcome.skipped, "ran": outcome.ran},
+           "total_seconds": round(time.perf_counter() - t0, 1),
+           "point_seconds": round(sum(r["seconds"] for r in rows), 1),
            "rows": rows}
     (out / "compression.json").write_text(json.dumps(doc, indent=1) + "\n")
     (out / "compression.md").write_text(markdown(rows))

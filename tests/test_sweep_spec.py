@@ -223,3 +223,40 @@ def test_example_spec_parses():
     assert "synth" not in spec.stages
     assert 4 <= len(spec.points) <= 8
     assert spec_axes(spec) == ["prune", "w_bits", "artifact"]
+
+
+def _compression_benchmark():
+    """benchmarks/compression.py, loaded under another name (its own shadows the package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("benchmark_compression",
+                                                  ROOT / "benchmarks" / "compression.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_compression_benchmark_grid_is_a_sweep_spec_of_its_cli_rows(quick):
+    """The benchmark's grid, written as a sweep spec, gives each point the compressor
+    settings that the row's `hlsgen compress` command line gives the compressor (so the
+    row's "cli" reproduces the sweep point's artifact), and every point is distinct."""
+    from hlsgen.cli import COMPRESS_OPTIONS, build_parser
+
+    bench = _compression_benchmark()
+    rows = [(net, name, bench.settings_of(net, name, quick))
+            for net in bench.NETS for name in bench.ROWS]
+    spec = parse_spec(bench.spec_text(rows))
+    assert spec.stages == ("compress",) and spec.compressor == "digits"
+    assert len(spec.points) == len(rows) == 24
+    assert len({p.key for p in spec.points}) == 24
+    for (net, name, settings), point in zip(rows, spec.points):
+        assert point.arch == "unrolled" and point.artifact_text is None
+        args = build_parser().parse_args(bench.cli_of(settings)[1:])
+        from_cli = {k: getattr(args, k) for k in COMPRESS_OPTIONS
+                    if getattr(args, k, None) is not None}
+        swept = compressor_settings(point)
+        assert swept == from_cli, (net, name)
+        # same values and same types (0.0 and 0 spell different artifacts' metadata)
+        assert {k: type(v) for k, v in swept.items()} == \
+            {k: type(v) for k, v in from_cli.items()}, (net, name)
+    assert all(dict(p.params).get("epochs") == (5 if quick else None) for p in spec.points)
