@@ -246,7 +246,7 @@ def measure_design(name: str, path: Path, work: Path, args: argparse.Namespace,
         key = _design_key(folder / sub, config)
         cached = folder / f"synth-{sub}.json"
         if cached.is_file() and json.loads(cached.read_text()).get("key") == key:
-            res = json.loads(cached.read_text())["result"]
+            res = dict(json.loads(cached.read_text())["result"], reused=True)
             print("   the same design files were synthesized in this work folder: reused",
                   flush=True)
         else:
@@ -347,6 +347,11 @@ def main() -> None:
         "rows": rows,
         "wall_s": round(time.monotonic() - t_start, 1),
     }
+    reused = sum(bool(r.get("reused")) for r in rows)
+    if reused:
+        result["notes"].append(f"{reused} of {len(rows)} syntheses were reused from earlier runs "
+                               "in the --work folder (identical design files and settings); "
+                               "their Yosys times are those runs'")
     (out / "hardware.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# {result['benchmark']}", "", table(rows), "",
           *[f"- {k}: {v}" for k, v in result["ratios_lut_eq"].items()],
