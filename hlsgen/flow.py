@@ -73,13 +73,7 @@ def check_roms(net: Network, design_dir: Path, rom_dir: Path) -> None:
     """Raise FlowError unless ``rom_dir`` holds ROM images of ``net`` written for the folded
     design in ``design_dir`` (``hlsgen rom NET --fit DESIGN``)."""
     redo = f"write them with `hlsgen rom ARTIFACT --fit {design_dir} --out {rom_dir}`"
-    try:
-        manifest = DesignManifest.load(Path(design_dir))
-    except ManifestError as exc:
-        raise FlowError(str(exc)) from None
-    if not manifest.folded:
-        raise FlowError(f"{design_dir} is a {manifest.arch} design, which loads no ROM; "
-                        "--rom needs a folded design (`hlsgen generate --arch folded`)")
+    manifest = _folded_manifest(design_dir, "--rom")
     for cap in manifest.folded:
         side = Path(rom_dir) / f"{cap.rom}.json"
         try:
@@ -198,14 +192,19 @@ def write_roms(schedule: FoldedSchedule, out_dir: Path,
 def fit_roms(net: Network, design_dir: Path) -> FoldedSchedule:
     """``net`` scheduled into the ROM capacity of the folded design in ``design_dir``
     (FitError naming what does not fit)."""
+    return fit(make_plan(net), _folded_manifest(design_dir, "--fit").folded)
+
+
+def _folded_manifest(design_dir: Path, option: str) -> DesignManifest:
+    """The manifest of the folded design in ``design_dir`` (FlowError for anything else)."""
     try:
         manifest = DesignManifest.load(Path(design_dir))
     except ManifestError as exc:
         raise FlowError(str(exc)) from None
     if not manifest.folded:
         raise FlowError(f"{design_dir} is a {manifest.arch} design, which loads no ROM; "
-                        "--fit needs a folded design (`hlsgen generate --arch folded`)")
-    return fit(make_plan(net), manifest.folded)
+                        f"{option} needs a folded design (`hlsgen generate --arch folded`)")
+    return manifest
 
 
 def accuracies(net: Network, split: Split | None = None) -> dict[str, float | None]:

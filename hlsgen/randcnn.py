@@ -6,29 +6,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .artifact import BlockKind, DenseLayer, Network, QType, block_grid, block_slices
+from .artifact import DenseLayer, Network, QType
 from .blocks import input_width
 from .layers import AvgPool2dLayer, Conv2dLayer, FlattenLayer, MaxPool2dLayer
 from .numerics import conv_out_size
-
-
-def random_matrix(rng: np.random.Generator, n_out: int, n_in: int, block: tuple[int, int],
-                  w_bits: int, kind_probs: tuple[float, float, float]
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """A block-kind map and a weight matrix consistent with it."""
-    w_max = (1 << (w_bits - 1)) - 1
-    nbr, nbc = block_grid(n_out, n_in, block)
-    kinds = rng.choice(3, size=(nbr, nbc), p=kind_probs).astype(np.uint8)
-    weight = np.zeros((n_out, n_in), dtype=np.int64)
-    for br in range(nbr):
-        for bc in range(nbc):
-            rs, cs = block_slices(br, bc, n_out, n_in, block)
-            shape = (rs.stop - rs.start, cs.stop - cs.start)
-            if kinds[br, bc] == BlockKind.UNIFIED:
-                weight[rs, cs] = int(rng.integers(1, w_max + 1)) * rng.choice([-1, 1], size=shape)
-            elif kinds[br, bc] == BlockKind.DENSE:
-                weight[rs, cs] = rng.integers(-w_max, w_max + 1, size=shape)
-    return kinds, weight
+from .randnet import random_matrix
 
 
 def _scale(rng: np.random.Generator, n_in: int, w_bits: int, in_q: QType, a_bits: int,

@@ -10,6 +10,27 @@ from .artifact import BlockKind, DenseLayer, Network, QType, block_grid, block_s
 from .blocks import input_width
 
 
+def random_matrix(rng: np.random.Generator, n_out: int, n_in: int, block: tuple[int, int],
+                  w_bits: int, kind_probs: tuple[float, float, float]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A block-kind map drawn with ``kind_probs`` (pruned, unified, dense) and a weight matrix
+    consistent with it, over the whole legal weight range."""
+    w_max = (1 << (w_bits - 1)) - 1
+    nbr, nbc = block_grid(n_out, n_in, block)
+    kinds = rng.choice(3, size=(nbr, nbc), p=kind_probs).astype(np.uint8)
+    weight = np.zeros((n_out, n_in), dtype=np.int64)
+    for br in range(nbr):
+        for bc in range(nbc):
+            rs, cs = block_slices(br, bc, n_out, n_in, block)
+            shape = (rs.stop - rs.start, cs.stop - cs.start)
+            if kinds[br, bc] == BlockKind.UNIFIED:
+                m = int(rng.integers(1, w_max + 1))
+                weight[rs, cs] = m * rng.choice([-1, 1], size=shape)
+            elif kinds[br, bc] == BlockKind.DENSE:
+                weight[rs, cs] = rng.integers(-w_max, w_max + 1, size=shape)
+    return kinds, weight
+
+
 def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[int, int],
                    w_bits: int = 8, a_bits: int = 8,
                    kind_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
@@ -26,18 +47,7 @@ def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = i == len(sizes) - 2
-        nbr, nbc = block_grid(n_out, n_in, block)
-        kinds = rng.choice(3, size=(nbr, nbc), p=kind_probs).astype(np.uint8)
-        weight = np.zeros((n_out, n_in), dtype=np.int64)
-        for br in range(nbr):
-            for bc in range(nbc):
-                rs, cs = block_slices(br, bc, n_out, n_in, block)
-                shape = (rs.stop - rs.start, cs.stop - cs.start)
-                if kinds[br, bc] == BlockKind.UNIFIED:
-                    m = int(rng.integers(1, w_max + 1))
-                    weight[rs, cs] = m * rng.choice([-1, 1], size=shape)
-                elif kinds[br, bc] == BlockKind.DENSE:
-                    weight[rs, cs] = rng.integers(-w_max, w_max + 1, size=shape)
+        kinds, weight = random_matrix(rng, n_out, n_in, block, w_bits, kind_probs)
         # typical magnitude of an accumulator: sets bias range and output scale
         span = max(1, int(np.sqrt(n_in)) * w_max * (1 << (input_width(in_q) - 1)))
         bias_lim = max(1, int(span * bias_scale))

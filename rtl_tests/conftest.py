@@ -52,9 +52,10 @@ def each_simulator(request) -> str:
 
 def check_design(net: Network, inputs: np.ndarray, workdir: Path,
                  config: SimConfig = SimConfig(), simulator: str = "verilator",
-                 options: ScheduleOptions = ScheduleOptions()) -> None:
-    """Generate ``net``, stream ``inputs`` through it, require every bit to match."""
-    generate(net, workdir / "design", options=options)
+                 options: ScheduleOptions = ScheduleOptions(), arch: str = "unrolled"):
+    """Generate ``net`` for ``arch``, stream ``inputs`` through it, require every bit to
+    match; returns the schedule and the simulation result."""
+    schedule = generate(net, workdir / "design", arch, options=options)
     result = simulate(workdir / "design", inputs, config, workdir / "build", simulator)
     assert result.simulator == simulator
     expected = numerics.forward(net, inputs)
@@ -65,3 +66,4 @@ def check_design(net: Network, inputs: np.ndarray, workdir: Path,
         f"{cmp.mismatches}/{cmp.vectors} vectors differ, first {cmp.first_mismatches}: "
         f"rtl {result.outputs[cmp.first_mismatches[0]].tolist()} vs "
         f"ref {expected[cmp.first_mismatches[0]].tolist()}")
+    return schedule, result

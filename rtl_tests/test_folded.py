@@ -31,7 +31,7 @@ from hlsgen.rom import read_mem
 from hlsgen.schedules import ScheduleOptions
 from hlsgen.sim.runner import SimConfig, compare, simulate
 
-from .conftest import _require
+from .conftest import _require, check_design
 from .test_random_networks import Case, cases
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.json"
@@ -53,17 +53,7 @@ CASES = {
 def check_folded(net, inputs: np.ndarray, workdir: Path, options: ScheduleOptions,
                  config: SimConfig = STALLS, simulator: str = "verilator"):
     """Generate the folded design, stream ``inputs`` through it, require every bit to match."""
-    schedule = generate(net, workdir / "design", "folded", options=options)
-    result = simulate(workdir / "design", inputs, config, workdir / "build", simulator)
-    expected = numerics.forward(net, inputs)
-    cmp = compare(result.outputs, expected)
-    assert not result.protocol_errors, result.protocol_errors[:5]
-    assert result.lasts_ok, "tlast did not come out with its beat"
-    assert cmp.mismatches == 0, (
-        f"{cmp.mismatches}/{cmp.vectors} vectors differ, first {cmp.first_mismatches}: "
-        f"rtl {result.outputs[cmp.first_mismatches[0]].tolist()} vs "
-        f"ref {expected[cmp.first_mismatches[0]].tolist()}")
-    return schedule, result
+    return check_design(net, inputs, workdir, config, simulator, options, "folded")
 
 
 @pytest.mark.sim

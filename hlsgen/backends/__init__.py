@@ -26,6 +26,44 @@ class RenderedDesign:
         return {**self.files, MANIFEST: self.manifest.to_json()}
 
 
+@dataclass(frozen=True)
+class DesignNames:
+    """The names every backend shares: the top and one unit per layer (module or function),
+    each in its own file with the backend's extension ``EXT``. The top keeps its name across
+    backends, so the RTL and the HLS C++ of one design agree."""
+
+    design: str
+    EXT = ""
+
+    @property
+    def top(self) -> str:
+        return f"{self.design}_top"
+
+    def layer(self, index: int) -> str:
+        return f"{self.design}_layer{index}"
+
+    def layer_file(self, index: int) -> str:
+        return f"{self.layer(index)}{self.EXT}"
+
+    @property
+    def top_file(self) -> str:
+        return f"{self.top}{self.EXT}"
+
+
+def design_manifest(schedule: Schedule, backend: str, sources: tuple[str, ...], latency: int,
+                    **extra: object) -> DesignManifest:
+    """The manifest of a rendered design: what the plan and schedule say about its interface
+    and timing, the backend, its sources, and any architecture-specific ``extra`` fields."""
+    plan = schedule.plan
+    return DesignManifest(
+        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
+        arch=schedule.arch, backend=backend, name=plan.name, top=DesignNames(plan.name).top,
+        sources=sources, in_features=plan.in_features, in_bits=plan.in_type.bits,
+        in_signed=plan.in_type.signed, out_features=plan.out_features,
+        out_bits=plan.out_type.bits, out_signed=plan.out_type.signed, latency=latency,
+        initiation_interval=schedule.initiation_interval, **extra)  # type: ignore[arg-type]
+
+
 def provenance(schedule: Schedule) -> str:
     """The line every generated file carries: generator version, architecture, artifact."""
     return schedule.plan.provenance(schedule.arch)
@@ -52,4 +90,4 @@ def render(schedule: Schedule, backend: str = "verilog") -> RenderedDesign:
     return BACKENDS[backend](schedule)
 
 
-__all__ = ["BACKENDS", "RenderedDesign", "provenance", "render"]
+__all__ = ["BACKENDS", "DesignNames", "RenderedDesign", "design_manifest", "provenance", "render"]

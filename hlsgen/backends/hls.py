@@ -34,12 +34,11 @@ from dataclasses import dataclass
 
 from ..blockrom import pe_layout, walk_rom
 from ..blocks import block_grid
-from ..manifest import DesignManifest
 from ..schedules import Schedule
 from ..schedules.folded import FoldedLayer
 from ..schedules.unrolled import Operand, UnrolledLayer
 from ..templating import render as render_template
-from . import RenderedDesign, provenance
+from . import DesignNames, RenderedDesign, design_manifest, provenance
 
 BACKEND = "hls"
 # One layer template per architecture; the rest of the design is shared.
@@ -57,24 +56,10 @@ HLS_LATENCY = 0
 
 
 @dataclass(frozen=True)
-class HlsNames:
+class HlsNames(DesignNames):
     """Every function, type and file name of an HLS design, in one place."""
 
-    design: str
-
-    @property
-    def top(self) -> str:
-        return f"{self.design}_top"
-
-    def layer(self, index: int) -> str:
-        return f"{self.design}_layer{index}"
-
-    def layer_file(self, index: int) -> str:
-        return f"{self.layer(index)}.cpp"
-
-    @property
-    def top_file(self) -> str:
-        return f"{self.top}.cpp"
+    EXT = ".cpp"
 
     @property
     def header_file(self) -> str:
@@ -218,14 +203,5 @@ def sources(files: dict[str, str]) -> tuple[str, ...]:
 def render(schedule: Schedule) -> RenderedDesign:
     """The design folder's HLS C++ files and manifest."""
     files = render_files(schedule)
-    plan = schedule.plan
-    names = HlsNames(plan.name)
-    manifest = DesignManifest(
-        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
-        arch=schedule.arch, backend=BACKEND, name=plan.name, top=names.top,
-        sources=sources(files),
-        in_features=plan.in_features, in_bits=plan.in_type.bits, in_signed=plan.in_type.signed,
-        out_features=plan.out_features, out_bits=plan.out_type.bits,
-        out_signed=plan.out_type.signed, latency=HLS_LATENCY,
-        initiation_interval=schedule.initiation_interval)
+    manifest = design_manifest(schedule, BACKEND, sources(files), HLS_LATENCY)
     return RenderedDesign(files, manifest)

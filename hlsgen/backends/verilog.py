@@ -10,38 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..manifest import DesignManifest
 from ..blockrom import pe_layout, rom_tree
 from ..blocks import block_grid
 from ..schedules import FoldedSchedule, UnrolledSchedule
 from ..schedules.stream import StreamSchedule
 from ..schedules.unrolled import UnrolledLayer
 from ..templating import render as render_template
-from . import RenderedDesign, provenance
+from . import DesignNames, RenderedDesign, design_manifest, provenance
 
 BACKEND = "verilog"
 FIFO_FILE = "hlsgen_axis_fifo.v"
 
 
 @dataclass(frozen=True)
-class VerilogNames:
+class VerilogNames(DesignNames):
     """Every module and file name of a design, in one place."""
 
-    design: str
-
-    @property
-    def top(self) -> str:
-        return f"{self.design}_top"
-
-    def layer(self, index: int) -> str:
-        return f"{self.design}_layer{index}"
-
-    def layer_file(self, index: int) -> str:
-        return f"{self.layer(index)}.v"
-
-    @property
-    def top_file(self) -> str:
-        return f"{self.top}.v"
+    EXT = ".v"
 
     def pe(self, index: int) -> str:
         """A folded layer's processing element."""
@@ -105,15 +90,9 @@ def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
     writes) and a manifest carrying the ROM capacity."""
     rtl = render_folded_files(schedule)
     roms = {f"{ROM_DIR}/{name}": text for name, text in rom_tree(schedule).items()}
-    plan = schedule.plan
-    manifest = DesignManifest(
-        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
-        arch=schedule.arch, backend=BACKEND, name=plan.name,
-        top=VerilogNames(plan.name).top, sources=tuple(f"rtl/{f}" for f in rtl),
-        in_features=plan.in_features, in_bits=plan.in_type.bits, in_signed=plan.in_type.signed,
-        out_features=plan.out_features, out_bits=plan.out_type.bits,
-        out_signed=plan.out_type.signed, latency=schedule.latency,
-        initiation_interval=schedule.initiation_interval, folded=schedule.capacities,
+    manifest = design_manifest(
+        schedule, BACKEND, tuple(f"rtl/{f}" for f in rtl), schedule.latency,
+        folded=schedule.capacities,
         roms=tuple(f"{ROM_DIR}/{cap.rom}.mem" for cap in schedule.capacities))
     return RenderedDesign({**{f"rtl/{name}": text for name, text in rtl.items()}, **roms},
                           manifest)
@@ -172,13 +151,6 @@ def render(schedule: UnrolledSchedule | FoldedSchedule | StreamSchedule) -> Rend
         rtl = render_stream_files(schedule)
     else:
         rtl = render_files(schedule)
-    plan = schedule.plan
-    manifest = DesignManifest(
-        generator=f"hlsgen {plan.generator}", artifact_sha256=plan.artifact_hash,
-        arch=schedule.arch, backend=BACKEND, name=plan.name,
-        top=VerilogNames(plan.name).top, sources=tuple(f"rtl/{f}" for f in rtl),
-        in_features=plan.in_features, in_bits=plan.in_type.bits, in_signed=plan.in_type.signed,
-        out_features=plan.out_features, out_bits=plan.out_type.bits,
-        out_signed=plan.out_type.signed, latency=schedule.latency,
-        initiation_interval=schedule.initiation_interval)
+    manifest = design_manifest(schedule, BACKEND, tuple(f"rtl/{f}" for f in rtl),
+                               schedule.latency)
     return RenderedDesign({f"rtl/{name}": text for name, text in rtl.items()}, manifest)
