@@ -30,13 +30,14 @@ from torch.nn.utils import parametrize
 
 from hlsgen.artifact import BlockKind
 
+from .budget import csd_table, project_budget_scaled
 from .projection import (block_costs, block_counts, blocked, expand_blocks, grid_round,
                          project_scaled, solve_assignment, weight_levels)
 
 __all__ = ["MicroStructure", "MicroStructureSparsifier", "ReweightedSparsifier",
            "StructuredWeight", "demote_zero_blocks", "make_sparsifier"]
 
-_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale")
+_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "budget", "in_bits")
 W_SCALES = ("range", "search")
 
 
@@ -57,7 +58,8 @@ class MicroStructure(nn.Module):
     """
 
     def __init__(self, weight: torch.Tensor, kinds: np.ndarray, block: tuple[int, int],
-                 w_bits: int | None, w_frac: int | None, k_digits: int | None = None) -> None:
+                 w_bits: int | None, w_frac: int | None, k_digits: int | None = None,
+                 digit_cap: torch.Tensor | None = None) -> None:
         super().__init__()
         shape = tuple(weight.shape)
         self.block = (int(block[0]), int(block[1]))
@@ -89,6 +91,12 @@ class MicroStructure(nn.Module):
         self.magnitudes = nn.Parameter(mags)
         self.register_buffer("w_frac", torch.tensor(0 if w_frac is None else int(w_frac)))
         self.fake_quant = w_bits is not None
+        # objective "luts": each weight keeps at most the CSD digits the budgeted projection
+        # gave it (0: stays zero), so fine-tuning cannot buy back the adders it saved
+        if digit_cap is not None and w_bits is None:
+            raise ValueError("digit_cap needs a quantization grid (w_bits)")
+        self.register_buffer("digit_cap", None if digit_cap is None
+                             else torch.as_tensor(digit_cap, dtype=torch.int64).clone())
 
     def structured(self, original: torch.Tensor) -> torch.Tensor:
         """The structured weight before quantization."""
@@ -103,7 +111,16 @@ class MicroStructure(nn.Module):
         scale = 2.0 ** int(self.w_frac)
         if self.w_bits == 1:  # binary: the sign of every kept weight, one grid step
             return w + (torch.sign(w) / scale - w).detach()
-        q = grid_round(w, int(self.w_frac), self.w_bits, self.k_digits) / scale
+        if self.digit_cap is None:
+            q = grid_round(w, int(self.w_frac), self.w_bits, self.k_digits) / scale
+        else:
+            q = torch.zeros_like(w)
+            for k in torch.unique(self.digit_cap).tolist():
+                if k > 0:
+                    kk = k if self.k_digits is None else min(k, self.k_digits)
+                    q = torch.where(self.digit_cap == k,
+                                    grid_round(w, int(self.w_frac), self.w_bits, kk), q)
+            q = q / scale
         inside = (w * scale).abs() <= self.q_top
         return torch.where(inside, w + (q - w).detach(), q)
 
@@ -225,6 +242,10 @@ class MicroStructureSparsifier:
     @staticmethod
     def _project(w: torch.Tensor, group: Mapping[str, Any]
                  ) -> tuple[torch.Tensor, np.ndarray, int | None]:
+        if group.get("budget") is not None:  # objective "luts": see compression/budget.py
+            return project_budget_scaled(w, group["block"], group["w_bits"], group["in_bits"],
+                                         group["budget"], group["k_digits"],
+                                         search=group["w_scale"] == "search")
         return project_scaled(w, group["block"], group["prune"], group["unify"],
                               group["w_bits"], group["k_digits"],
                               search=group["w_scale"] == "search")
@@ -283,7 +304,12 @@ class MicroStructureSparsifier:
             g["kinds"], g["w_frac"] = kinds, w_frac
             g.pop("Z", None)
             g.pop("U", None)
-            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"])
+            cap = None
+            if g.get("budget") is not None:
+                cap = csd_table(g["w_bits"])[torch.round(z.abs().double()
+                                                         * 2.0 ** w_frac).long()].long()
+            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"],
+                                   digit_cap=cap)
             parametrize.register_parametrization(module, "weight", param)
             g["param"] = param
         self.frozen = True

@@ -325,6 +325,9 @@ def compress(model: Any, train_data: Any, test_data: Any,
     """Train, compress and export ``model`` on the data; returns the artifact's network and
     the float, compressed-float and integer accuracies on ``test_data``."""
     cfg = config
+    if (cfg.objective, cfg.widths, cfg.in_bits) != ("multipliers", "fixed", None):
+        raise ValueError("objective, widths and in_bits other than the defaults are supported "
+                         "for the built-in digits MLP only (no --model/--data)")
     ops = import_model(model)
     x_tr_f, y_tr = to_arrays(train_data, "train_data")
     x_te_f, y_te = to_arrays(test_data, "test_data")

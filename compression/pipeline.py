@@ -53,12 +53,19 @@ from torch import nn
 
 import hlsgen.artifact
 from hlsgen.datasets import Split, load_digits_split
-from hlsgen.numerics import forward, predict
+from hlsgen.artifact import QType
+from hlsgen.cost import adder_bits_for_lut_eq
+from hlsgen.numerics import convert, forward, predict
 
 from .admm import METHODS, W_SCALES, make_sparsifier
+from .budget import layer_budgets
+from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
+
+OBJECTIVES = ("multipliers", "luts")
+WIDTHS = ("fixed", "auto")
 
 __all__ = ["CompressConfig", "CompressResult", "accuracy", "compress", "compress_digits",
            "deterministic", "digit_histogram"]
@@ -109,6 +116,20 @@ class CompressConfig:
     k_digits: int | None = None  # at most this many nonzero CSD digits per weight magnitude
     rw_eps: float = 0.5          # reweighted: alpha_b = 1 / (r_b / mean r + eps)
     rw_every: int = 4            # reweighted: re-weight every this many epochs
+    # What the projection minimizes the distance under (see compression/budget.py):
+    # "multipliers": the block fractions above fix how many blocks are pruned / unified /
+    # dense; "luts": a hardware-cost budget per layer (modelled adder bits, hlsgen.cost),
+    # every block choosing its kind and digit count by distance per cost. The budget is
+    # ``max_luts`` (estimated LUT-eq of the whole design) when given, else what the
+    # fraction structure would cost; it is split among layers in proportion to that cost.
+    objective: str = "multipliers"
+    max_luts: int | None = None
+    # Widths: the input is converted to ``in_bits`` (None: the data's own type); "auto"
+    # chooses the input width and every hidden layer's activation width (at most a_bits)
+    # as the narrowest whose training accuracy stays within ``width_tol`` of the full width.
+    in_bits: int | None = None
+    widths: str = "fixed"
+    width_tol: float = 0.005
 
     def __post_init__(self) -> None:
         # accept lists (e.g. from JSON or a command line) but store tuples
@@ -146,6 +167,18 @@ class CompressConfig:
             raise ValueError("need rho_growth >= 1 and rho_max >= rho")
         if self.admm_optimizer not in ("sgd", "adam"):
             raise ValueError(f"admm_optimizer must be 'sgd' or 'adam', got {self.admm_optimizer!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, "
+                             f"got {self.objective!r}")
+        if self.max_luts is not None and (self.objective != "luts" or self.max_luts < 1):
+            raise ValueError("max_luts needs objective 'luts' and must be >= 1")
+        if self.objective == "luts" and self.w_bits < 2:
+            raise ValueError("objective 'luts' needs w_bits >= 2 (binary has one option)")
+        if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
+            raise ValueError(f"in_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if self.widths not in WIDTHS or not 0.0 <= self.width_tol < 1.0:
+            raise ValueError(f"widths must be one of {', '.join(WIDTHS)} and width_tol in "
+                             "[0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 < self.act_percentile <= 100.0:
             raise ValueError("label_smoothing must lie in [0, 1) and act_percentile in (0, 100]")
 
@@ -284,10 +317,15 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         raise ValueError("checkpoint_every must be >= 1")
     ckpt_path = None if checkpoint is None else Path(checkpoint)
     resume = _load_checkpoint(ckpt_path, cfg)
-    in_q = split.input_type
-    scale = 2.0 ** -in_q.frac  # the float model sees exactly the values the integers mean
-    x_tr = torch.tensor(split.x_train * scale, dtype=torch.float32)
-    x_te = torch.tensor(split.x_test * scale, dtype=torch.float32)
+    src_q = split.input_type
+    in_q = src_q if cfg.in_bits is None else input_type(src_q, split.x_train, cfg.in_bits)
+
+    def inputs(q: QType) -> tuple[torch.Tensor, torch.Tensor]:
+        # the float model sees exactly the values the integers of type q mean
+        return (as_float(convert(split.x_train, src_q, q), q),
+                as_float(convert(split.x_test, src_q, q), q))
+
+    x_tr, x_te = inputs(in_q)
     y_tr = torch.tensor(split.y_train, dtype=torch.int64)
     y_te = torch.tensor(split.y_test, dtype=torch.int64)
     with deterministic(cfg.seed):
@@ -306,14 +344,29 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             model.load_state_dict(resume["model"])
             gen.set_state(resume["gen"])
             float_acc = float(resume["float_accuracy"])
+        if cfg.widths == "auto" and cfg.in_bits is None:
+            # chosen from the dense model once; a resumed run reads the choice back
+            in_q = (choose_input_bits(model, split.x_train, y_tr, src_q, cfg.width_tol)
+                    if resume is None else QType(**resume["input_type"]))
+            x_tr, x_te = inputs(in_q)
 
         # 2. ADMM (or reweighted regularization) towards the micro-structure
         linears = [lin for _, lin, _, _ in linear_layers(model)]
         sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, rho_growth=cfg.rho_growth,
                                      rho_max=cfg.rho_max, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
-        sparsifier.prepare(model, [{"module": lin, **cfg.layer_config(i, len(linears))}
-                                   for i, lin in enumerate(linears)])
+        groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
+        if cfg.objective == "luts":
+            in_bits = [in_q.bits] + [cfg.a_bits] * (len(linears) - 1)
+            total = None
+            if cfg.max_luts is not None:
+                out_bits = sum(lin.out_features for lin in linears) * cfg.a_bits
+                total = adder_bits_for_lut_eq(cfg.max_luts, out_bits)
+            budgets = layer_budgets([lin.weight.detach() for lin in linears], groups, in_bits,
+                                    total)
+            groups = [{**g, "budget": b, "in_bits": n}
+                      for g, b, n in zip(groups, budgets, in_bits)]
+        sparsifier.prepare(model, [{"module": lin, **g} for lin, g in zip(linears, groups)])
         if cfg.admm_optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=cfg.admm_lr, momentum=0.9)
         else:
@@ -328,6 +381,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             if ckpt_path is not None:
                 _save_checkpoint(ckpt_path, {
                     "config": asdict(cfg), "admm_epoch": epoch, "model": model.state_dict(),
+                    "input_type": in_q.to_json(),
                     "gen": gen.get_state(), "float_accuracy": float_acc,
                     "sparsifier": sparsifier.state_dict() if epoch else None,
                     "optimizer": opt.state_dict() if epoch else None})
@@ -354,6 +408,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         sparsifier.freeze()
         projected_acc = accuracy(model, x_te, y_te)
         calibrate(model, x_tr, in_q.frac, percentile=cfg.act_percentile)
+        if cfg.widths == "auto":
+            choose_act_bits(model, x_tr, y_tr, in_q.frac, cfg.width_tol, cfg.act_percentile)
         quantized_acc = accuracy(model, x_te, y_te)
 
         # 4. fine-tuning: structure frozen, everything fake-quantized
@@ -386,7 +442,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         net = export_network(model, in_q, name=name, meta=json_safe(meta))
 
     # 5. the integer model, by the reference arithmetic
-    int_acc = float(np.mean(predict(forward(net, split.x_test)) == split.y_test))
+    x_int = convert(split.x_test, src_q, in_q)
+    int_acc = float(np.mean(predict(forward(net, x_int)) == split.y_test))
     meta["accuracy"]["int"] = int_acc
     meta["digits"] = {"k_digits": cfg.k_digits, "histogram": digit_histogram(net)}
     net = hlsgen.artifact.Network(name=net.name, input_features=net.input_features,
