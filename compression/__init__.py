@@ -8,7 +8,8 @@ dense) and exports an :class:`hlsgen.artifact.Network`.
 * :mod:`compression.projection` -- ``project(w, block, prune, unify, w_frac=, w_bits=)``, the
   exact Euclidean projection onto the micro-structure set;
 * :mod:`compression.admm` -- ``MicroStructureSparsifier`` (``prepare``/``step``/``penalty``/
-  ``freeze``/``squash_mask``/``export``) and the ``MicroStructure`` parametrization;
+  ``freeze``/``export``/``squash_mask``/``state_dict``, as ``torch.ao.pruning``), the
+  ``ExponentialRhoScheduler`` of its rho and the ``MicroStructure`` parametrization;
 * :mod:`compression.model` -- ``build_mlp`` and the activation/bias fake quantizers;
 * :mod:`compression.export` -- ``export_network(model)`` to an artifact ``Network``.
 

@@ -1,21 +1,36 @@
 """ADMM training towards the micro-structure, with an API shaped like ``torch.ao.pruning``.
 
-    sparsifier = MicroStructureSparsifier(block=(4, 4), prune=0.75, unify=0.9, w_bits=8)
+    sparsifier = MicroStructureSparsifier(block=(4, 4), prune=0.75, unify=0.9, w_bits=8, rho=1e-3)
     sparsifier.prepare(model, config=None)        # every nn.Linear (or a list, see prepare)
+    scheduler = ExponentialRhoScheduler(sparsifier, growth=1.05, max_rho=1.0)
     for epoch in range(admm_epochs):
         for x, y in batches:
             loss = criterion(model(x), y) + sparsifier.penalty()   # W-step
             ...backward, optimizer.step()
-        sparsifier.step()                          # Z-step (projection), U-step, rho schedule
+        sparsifier.step()                          # Z-step (projection), U-step
+        scheduler.step()                           # every group's rho (U rescaled with it)
+        torch.save(sparsifier.state_dict(), ...)   # {"state": {tensor_fqn: Z, U...}, "groups"}
     sparsifier.freeze()                            # hard projection + MicroStructure parametrization
     ...fine-tune: the structure stays frozen, unified magnitudes and dense weights train
     for sw in sparsifier.export(): sw.weight, sw.kinds, sw.w_frac ...
+    sparsifier.squash_mask()   # optional, at the very end: plain nn.Linear weights, no state
+
+The conventions are ``torch.ao.pruning``'s (the classes do not derive from it): ``groups`` is
+a list of per-layer config dicts (``tensor_fqn``, ``block``, ``prune``, ``unify``, ``rho``...),
+``state_dict()`` is ``{"state": {tensor_fqn: {...}}, "groups": [...]}`` (plus ``method`` and
+``steps``), a scheduler constructed on the sparsifier sets each group's ``rho`` at its
+``step()`` (as ``BaseScheduler`` does ``sparsity_level``), and ``squash_mask()`` removes the
+parametrizations leaving the current structured weight as a plain parameter. What turns the
+ADMM iterate into the frozen structure is :meth:`MicroStructureSparsifier.freeze`;
+:meth:`~MicroStructureSparsifier.export` and :func:`compression.export.export_network` read
+that parametrization, so they come before ``squash_mask()``.
 
 ADMM (scaled form) for ``min loss(W) s.t. W in S``: the W-step minimizes
 ``loss(W) + rho/2 ||W - Z + U||^2`` by SGD/Adam, the Z-step is ``Z = project(W + U)`` onto S,
-the U-step ``U += W - Z``. ``rho`` grows geometrically (``rho_growth``) up to ``rho_max``;
-``U`` is the *scaled* dual, so it is divided by the growth factor whenever rho grows (the dual
-variable ``rho * U`` is unchanged, Boyd et al. 2011, sec. 3.4.1).
+the U-step ``U += W - Z``. ``rho`` follows a scheduler (:class:`ExponentialRhoScheduler`:
+geometric growth up to a cap); ``U`` is the *scaled* dual, so :meth:`set_rho
+<MicroStructureSparsifier.set_rho>` rescales it by ``rho_old / rho_new`` (the dual variable
+``rho * U`` is unchanged, Boyd et al. 2011, sec. 3.4.1).
 """
 
 from __future__ import annotations
@@ -34,10 +49,16 @@ from .budget import csd_table, project_budget_scaled
 from .projection import (block_costs, block_counts, blocked, expand_blocks, grid_round,
                          project_scaled, solve_assignment, weight_levels)
 
-__all__ = ["MicroStructure", "MicroStructureSparsifier", "ReweightedSparsifier",
-           "StructuredWeight", "demote_zero_blocks", "make_sparsifier"]
+__all__ = ["BaseRhoScheduler", "ExponentialRhoScheduler", "MicroStructure",
+           "MicroStructureSparsifier", "ReweightedSparsifier", "StructuredWeight",
+           "demote_zero_blocks", "make_sparsifier"]
 
-_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "budget", "in_bits")
+_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "rho", "budget",
+               "in_bits")
+# the per-layer settings a checkpoint must agree on to be loaded
+_CONFIG_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale")
+# group entries that are neither config nor state (torch.ao's KEYS_NOT_IN_STATE_DICT)
+_NOT_IN_STATE_DICT = ("module", "param")
 W_SCALES = ("range", "search")
 
 
@@ -153,28 +174,34 @@ class MicroStructureSparsifier:
     """ADMM towards block micro-structure, then a frozen structure for fine-tuning.
 
     Constructor arguments are the defaults for every layer; :meth:`prepare` can override them
-    per layer. ``rho`` starts at ``rho``, is multiplied by ``rho_growth`` at each :meth:`step`
-    and capped at ``rho_max``.
+    per layer (``rho`` included). Each group's ``rho`` stays where it is unless a scheduler
+    (:class:`ExponentialRhoScheduler`) or :meth:`set_rho` changes it.
     """
 
     method = "admm"
+    # per-layer ADMM state, checkpointed under ``state_dict()["state"][tensor_fqn]``
+    _GROUP_STATE: tuple[str, ...] = ("Z", "U", "kinds", "w_frac")
 
     def __init__(self, block: tuple[int, int] = (4, 4), prune: float = 0.75, unify: float = 0.9,
-                 w_bits: int | None = 8, rho: float = 1e-3, rho_growth: float = 1.2,
-                 rho_max: float = 1.0, k_digits: int | None = None,
+                 w_bits: int | None = 8, rho: float = 1e-3, k_digits: int | None = None,
                  w_scale: str = "range") -> None:
-        if rho <= 0 or rho_growth < 1 or rho_max < rho:
-            raise ValueError("need rho > 0, rho_growth >= 1 and rho_max >= rho")
+        if not rho > 0:
+            raise ValueError(f"need rho > 0, got {rho}")
         self.defaults: dict[str, Any] = {"block": tuple(block), "prune": float(prune),
                                          "unify": float(unify), "w_bits": w_bits,
-                                         "k_digits": k_digits, "w_scale": w_scale}
-        self.rho = float(rho)
-        self.rho_growth = float(rho_growth)
-        self.rho_max = float(rho_max)
+                                         "k_digits": k_digits, "w_scale": w_scale,
+                                         "rho": float(rho)}
         self.groups: list[dict[str, Any]] = []
         self.model: nn.Module | None = None
         self.frozen = False
+        self.squashed = False
         self.steps = 0
+
+    @property
+    def rho(self) -> float:
+        """The penalty weight: the groups' ``rho`` (the largest, should a scheduler set them
+        apart), or the default before :meth:`prepare`."""
+        return max((float(g["rho"]) for g in self.groups), default=self.defaults["rho"])
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, model: nn.Module, config: Iterable[Any] | None = None) -> None:
@@ -183,7 +210,7 @@ class MicroStructureSparsifier:
         ``config`` is None (every ``nn.Linear``) or a list whose items are a module, a module
         name (``"0"``), a tensor name (``"0.weight"``), or a dict with one of ``module``,
         ``module_fqn``, ``tensor_fqn`` and optional per-layer ``block``, ``prune``, ``unify``,
-        ``w_bits``.
+        ``w_bits``, ``k_digits``, ``w_scale``, ``rho``.
         """
         self.model = model
         names = {m: n for n, m in model.named_modules()}
@@ -227,7 +254,11 @@ class MicroStructureSparsifier:
             if group["k_digits"] is not None and (group["w_bits"] is None
                                                   or int(group["k_digits"]) < 1):
                 raise ValueError("k_digits needs w_bits and must be >= 1")
+            group["rho"] = float(group["rho"])
+            if not group["rho"] > 0:
+                raise ValueError(f"need rho > 0, got {group['rho']}")
             group["fqn"] = names[module]
+            group["tensor_fqn"] = f"{names[module]}.weight" if names[module] else "weight"
             group["module"] = module
             w = module.weight.detach()
             z, kinds, w_frac = self._project(w, group)
@@ -237,6 +268,7 @@ class MicroStructureSparsifier:
             group["w_frac"] = w_frac
             self.groups.append(group)
         self.frozen = False
+        self.squashed = False
         self.steps = 0
 
     @staticmethod
@@ -258,15 +290,15 @@ class MicroStructureSparsifier:
         total = None
         for g in self.groups:
             d = g["module"].weight - g["Z"] + g["U"]
-            term = (d * d).sum()
+            term = 0.5 * g["rho"] * (d * d).sum()
             total = term if total is None else total + term
         if total is None:
             return torch.zeros(())
-        return 0.5 * self.rho * total
+        return total
 
     @torch.no_grad()
     def step(self) -> None:
-        """Z-step (``Z = project(W + U)``), U-step (``U += W - Z``), then grow rho."""
+        """Z-step (``Z = project(W + U)``) and U-step (``U += W - Z``); rho is the scheduler's."""
         if self.frozen:
             raise RuntimeError("the structure is frozen; call step() only before freeze()")
         for g in self.groups:
@@ -274,11 +306,22 @@ class MicroStructureSparsifier:
             z, kinds, w_frac = self._project(w + g["U"], g)
             g["Z"], g["kinds"], g["w_frac"] = z, kinds, w_frac
             g["U"] = g["U"] + w - z
-        new_rho = min(self.rho_max, self.rho * self.rho_growth)
-        for g in self.groups:
-            g["U"] = g["U"] * (self.rho / new_rho)
-        self.rho = new_rho
         self.steps += 1
+
+    @torch.no_grad()
+    def set_rho(self, index: int, rho: float) -> None:
+        """Set group ``index``'s rho (what a rho scheduler calls); the scaled dual ``U`` is
+        multiplied by ``rho_old / rho`` so the dual variable ``rho * U`` stays the same."""
+        g = self._group_for_rho(index, rho)
+        g["U"] = g["U"] * (g["rho"] / float(rho))
+        g["rho"] = float(rho)
+
+    def _group_for_rho(self, index: int, rho: float) -> dict[str, Any]:
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; rho no longer applies")
+        if not rho > 0:
+            raise ValueError(f"need rho > 0, got {rho}")
+        return self.groups[index]
 
     @torch.no_grad()
     def residuals(self) -> dict[str, float]:
@@ -315,8 +358,21 @@ class MicroStructureSparsifier:
         self.frozen = True
 
     def squash_mask(self) -> None:
-        """``torch.ao.pruning`` spelling of :meth:`freeze`."""
-        self.freeze()
+        """As ``torch.ao.pruning``'s: remove every layer's weight parametrization, leaving its
+        current (structured, fake-quantized) value as a plain ``nn.Parameter``, and drop the
+        per-layer state (kinds, grid, the :class:`MicroStructure` module); the group configs
+        stay. After :meth:`freeze`, and after :meth:`export` /
+        :func:`compression.export.export_network`, which read the parametrization."""
+        if not self.frozen:
+            raise RuntimeError("nothing to squash: call freeze() first (it projects the weights "
+                               "and registers the structure)")
+        for g in self.groups:
+            if parametrize.is_parametrized(g["module"], "weight"):
+                parametrize.remove_parametrizations(g["module"], "weight",
+                                                    leave_parametrized=True)
+            for key in (*self._GROUP_STATE, "param"):
+                g.pop(key, None)
+        self.squashed = True
 
     # ------------------------------------------------------------------ export
     @torch.no_grad()
@@ -324,6 +380,8 @@ class MicroStructureSparsifier:
         """The structured weights, kinds and grids of every layer (after :meth:`freeze`)."""
         if not self.frozen:
             raise RuntimeError("call freeze() before export()")
+        if self.squashed:
+            raise RuntimeError("squash_mask() dropped the structure; call export() before it")
         out = []
         for g in self.groups:
             module = g["module"]
@@ -341,33 +399,51 @@ class MicroStructureSparsifier:
                 "layers": [{"fqn": g["fqn"], "block": list(g["block"]), "prune": g["prune"],
                             "unify": g["unify"], "w_bits": g["w_bits"],
                             "k_digits": g["k_digits"], "w_scale": g["w_scale"],
-                            "w_frac": g["w_frac"]} for g in self.groups]}
+                            "w_frac": g.get("w_frac")} for g in self.groups]}
 
     # ------------------------------------------------------------------ checkpoints
-    _GROUP_STATE = ("Z", "U", "kinds", "w_frac")
-
     def state_dict(self) -> dict[str, Any]:
-        """The ADMM state (rho, step count, per layer Z, U, kinds, scale) for a checkpoint
-        (``torch.save``-able); restore it with :meth:`load_state_dict` after :meth:`prepare`
-        on the same model and config. Only before :meth:`freeze`."""
+        """The training state for a checkpoint (``torch.save``-able), shaped as
+        ``torch.ao.pruning``'s: ``{"state": {tensor_fqn: {"Z", "U", "kinds", "w_frac"}},
+        "groups": [config with tensor_fqn and rho, ...], "method", "steps"}`` (the reweighted
+        method keeps ``target`` and ``alpha`` instead of ``U``). Tensors are not copied.
+        Restore it with :meth:`load_state_dict` after :meth:`prepare` on the same model and
+        config. Only before :meth:`freeze` (after it, the structure lives in the model)."""
         if self.frozen:
             raise RuntimeError("the structure is frozen; checkpoint the model instead")
-        return {"method": self.method, "rho": self.rho, "steps": self.steps,
-                "groups": [{"fqn": g["fqn"], **{k: g[k] for k in self._GROUP_STATE}}
-                           for g in self.groups]}
+        skip = (*_NOT_IN_STATE_DICT, *self._GROUP_STATE)
+        return {"state": {g["tensor_fqn"]: {k: g[k] for k in self._GROUP_STATE}
+                          for g in self.groups},
+                "groups": [{k: v for k, v in g.items() if k not in skip} for g in self.groups],
+                "method": self.method, "steps": self.steps}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s state and each group's ``rho`` (copies of the
+        tensors); the layers and their settings must be the prepared ones."""
+        if self.frozen:
+            raise RuntimeError("the structure is frozen; load_state_dict() only before freeze()")
         if state.get("method") != self.method:
             raise ValueError(f"checkpoint of method {state.get('method')!r}, not {self.method!r}")
+        if "state" not in state or "groups" not in state:
+            raise ValueError("not a sparsifier state_dict (no 'state' and 'groups'); a "
+                             "checkpoint of an older version: delete it to start over")
         saved = list(state["groups"])
-        if [s["fqn"] for s in saved] != [g["fqn"] for g in self.groups]:
+        if [s.get("tensor_fqn") for s in saved] != [g["tensor_fqn"] for g in self.groups]:
             raise ValueError("the checkpoint's layers differ from the prepared model's")
         for g, s in zip(self.groups, saved):
+            differ = [k for k in _CONFIG_KEYS if s.get(k) != g[k]]
+            if differ:
+                raise ValueError(f"layer {g['tensor_fqn']}: the checkpoint's {differ} differ "
+                                 "from the prepared settings")
+            per_layer = state["state"][g["tensor_fqn"]]
             for k in self._GROUP_STATE:
-                v = s[k]
+                v = per_layer[k]
                 g[k] = v.clone() if isinstance(v, torch.Tensor) else (
-                    np.array(v) if isinstance(v, np.ndarray) else v)
-        self.rho = float(state["rho"])
+                    v.copy() if isinstance(v, np.ndarray) else v)
+            g["rho"] = float(s["rho"])
+            for k in ("budget", "in_bits"):  # objective "luts": the budget the run started with
+                if s.get(k) is not None:
+                    g[k] = s[k]
         self.steps = int(state["steps"])
 
 
@@ -399,7 +475,8 @@ class ReweightedSparsifier(MicroStructureSparsifier):
     are already close to their target are pushed harder (the reweighted group-lasso surrogate
     of a block count), far ones less, so the regularization concentrates where it will be
     satisfied. ``lam`` follows the ``rho`` schedule; ``alpha_b <= 1/eps`` keeps the step
-    stable. There is no dual variable; ``Z`` is the current projection, for :meth:`residuals`.
+    stable. There is no dual variable (:meth:`set_rho` only sets ``lam``); ``Z`` is the current
+    projection, for :meth:`residuals`.
     """
 
     method = "reweighted"
@@ -457,15 +534,16 @@ class ReweightedSparsifier(MicroStructureSparsifier):
             c_p, c_u = self._residual_terms(g["module"].weight, g["block"])
             r = torch.where(g["target"] == 0, c_p,
                             torch.where(g["target"] == 1, c_u, torch.zeros_like(c_p)))
-            term = (g["alpha"] * r).sum()
+            term = 0.5 * g["rho"] * (g["alpha"] * r).sum()
             total = term if total is None else total + term
         if total is None:
             return torch.zeros(())
-        return 0.5 * self.rho * total
+        return total
 
     @torch.no_grad()
     def step(self) -> None:
-        """Grow ``lam``; every ``reweight_every`` steps recompute targets and weights."""
+        """Every ``reweight_every`` steps recompute targets and weights (else only ``Z``);
+        ``lam`` (``rho``) is the scheduler's."""
         if self.frozen:
             raise RuntimeError("the structure is frozen; call step() only before freeze()")
         self.steps += 1
@@ -475,7 +553,10 @@ class ReweightedSparsifier(MicroStructureSparsifier):
             else:
                 w = g["module"].weight.detach()
                 g["Z"], g["kinds"], g["w_frac"] = self._project(w, g)
-        self.rho = min(self.rho_max, self.rho * self.rho_growth)
+
+    def set_rho(self, index: int, rho: float) -> None:
+        """Set group ``index``'s ``lam`` (no dual variable to rescale)."""
+        self._group_for_rho(index, rho)["rho"] = float(rho)
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "eps": self.eps, "reweight_every": self.reweight_every}
@@ -493,3 +574,72 @@ def make_sparsifier(method: str, **kwargs: Any) -> MicroStructureSparsifier:
         kwargs.pop("eps", None)
         kwargs.pop("reweight_every", None)
     return METHODS[method](**kwargs)
+
+
+# ---------------------------------------------------------------------- rho schedulers
+
+class BaseRhoScheduler:
+    """Base of the rho schedules, shaped like ``torch.ao.pruning``'s ``BaseScheduler`` (which
+    schedules ``sparsity_level``): constructed on a prepared sparsifier, :meth:`step` (after
+    ``sparsifier.step()``) sets every group's ``rho`` to :meth:`get_rho`'s values through
+    :meth:`MicroStructureSparsifier.set_rho`. Subclasses implement :meth:`get_rho` from
+    ``last_epoch`` (the number of steps so far, 1 in the first call), ``base_rho`` (each group's
+    rho at construction) and the groups' current rho."""
+
+    def __init__(self, sparsifier: MicroStructureSparsifier) -> None:
+        if not isinstance(sparsifier, MicroStructureSparsifier):
+            raise TypeError(f"{type(sparsifier).__name__} is not a MicroStructureSparsifier")
+        if not sparsifier.groups:
+            raise ValueError("the sparsifier has no groups: prepare() it before the scheduler")
+        self.sparsifier = sparsifier
+        self.base_rho = [float(g["rho"]) for g in sparsifier.groups]
+        self.last_epoch = 0
+        self._last_rho = list(self.base_rho)
+
+    def get_rho(self) -> list[float]:
+        """The rho of every group for step ``last_epoch``."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        values = self.get_rho()
+        if len(values) != len(self.sparsifier.groups):
+            raise ValueError(f"get_rho() gave {len(values)} values for "
+                             f"{len(self.sparsifier.groups)} groups")
+        for index, rho in enumerate(values):
+            self.sparsifier.set_rho(index, rho)
+        self._last_rho = [float(g["rho"]) for g in self.sparsifier.groups]
+
+    def get_last_rho(self) -> list[float]:
+        """The rho of every group after the last :meth:`step`."""
+        return list(self._last_rho)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the sparsifier (as ``torch.ao.pruning``'s schedulers)."""
+        return {k: v for k, v in self.__dict__.items() if k != "sparsifier"}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        unknown = set(state) - set(self.state_dict())
+        if unknown:
+            raise ValueError(f"not a {type(self).__name__} state: unknown keys {sorted(unknown)}")
+        self.__dict__.update(state)
+
+
+class ExponentialRhoScheduler(BaseRhoScheduler):
+    """``rho <- min(max_rho, rho * growth)`` at every :meth:`step` (chainable: from each group's
+    current rho, so a rho restored from a checkpoint continues the same sequence)."""
+
+    def __init__(self, sparsifier: MicroStructureSparsifier, growth: float,
+                 max_rho: float) -> None:
+        super().__init__(sparsifier)
+        if growth < 1:
+            raise ValueError(f"need growth >= 1, got {growth}")
+        bad = [g["tensor_fqn"] for g in sparsifier.groups if float(g["rho"]) > max_rho]
+        if bad:
+            raise ValueError(f"need max_rho >= rho; {bad} start above {max_rho}")
+        self.growth = float(growth)
+        self.max_rho = float(max_rho)
+
+    def get_rho(self) -> list[float]:
+        return [min(self.max_rho, float(g["rho"]) * self.growth)
+                for g in self.sparsifier.groups]

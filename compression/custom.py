@@ -45,7 +45,7 @@ from hlsgen.artifact import DenseLayer, Network, QType
 from hlsgen.layers import AvgPool2dLayer, Conv2dLayer, FlattenLayer, MaxPool2dLayer
 from hlsgen.numerics import forward, frac_for_range, predict, quantize
 
-from .admm import demote_zero_blocks, make_sparsifier
+from .admm import ExponentialRhoScheduler, demote_zero_blocks, make_sparsifier
 from .export import json_safe
 from .graph import FloatOp, UnsupportedLayer, fold_batchnorm, from_fx, from_onnx
 from .model import ActFakeQuant, _act_frac, _bias_quant, _weight_param
@@ -354,10 +354,11 @@ def compress(model: Any, train_data: Any, test_data: Any,
                 group["prune"] = cfg.prune if conv.prune is None else conv.prune
                 group["unify"] = cfg.unify if conv.unify is None else conv.unify
             groups.append({"module": m, **group})
-        sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, rho_growth=cfg.rho_growth,
-                                     rho_max=cfg.rho_max, eps=cfg.rw_eps,
+        sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
         sparsifier.prepare(net_model, groups)
+        rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
+                                                max_rho=cfg.rho_max)
         if cfg.admm_optimizer == "sgd":
             opt = torch.optim.SGD(net_model.parameters(), lr=cfg.admm_lr, momentum=0.9)
         else:
@@ -365,6 +366,7 @@ def compress(model: Any, train_data: Any, test_data: Any,
         for _ in _progress(cfg.admm_epochs, cfg.method, progress):
             _epoch(net_model, opt, x_tr, t_tr, cfg, gen, sparsifier.penalty)
             sparsifier.step()
+            rho_scheduler.step()
             if cfg.admm_reset_optimizer:
                 opt.state.clear()
         sparsifier.freeze()

@@ -7,7 +7,8 @@ Phases, each with a tqdm bar over its epochs:
 
 1. dense float training (Adam, label smoothing) -> ``float_accuracy``;
 2. ADMM towards the micro-structure: W-step SGD (momentum) on loss + penalty, then the Z-step
-   (projection) and U-step once per epoch, rho growing geometrically up to a cap;
+   (projection) and U-step once per epoch, rho growing geometrically up to a cap
+   (:class:`~compression.admm.ExponentialRhoScheduler`);
 3. hard projection, frozen structure (:class:`~compression.admm.MicroStructure`), activation
    and bias scales calibrated on the training set;
 4. fine-tuning with the structure frozen and weights, biases and activations fake-quantized
@@ -23,8 +24,9 @@ weight to at most ``k`` nonzero canonical-signed-digit digits (the artifact's
 ``meta["digits"]`` holds the digit histogram).
 
 A ``checkpoint`` file (``compress(..., checkpoint=path)``) is written after the dense phase and
-every ``checkpoint_every`` ADMM epochs (model, optimizer, sparsifier ``state_dict``, data-order
-generator); a later run with the same config resumes from it and gives the same artifact.
+every ``checkpoint_every`` ADMM epochs (model, optimizer, sparsifier and rho scheduler
+``state_dict``, data-order generator); a later run with the same config resumes from it and
+gives the same artifact.
 
 Runs are deterministic: a fixed seed, ``torch.use_deterministic_algorithms(True)`` and one
 thread (restored afterwards, as is the global RNG state), so the same config gives a
@@ -57,7 +59,7 @@ from hlsgen.artifact import QType
 from hlsgen.cost import adder_bits_for_lut_eq
 from hlsgen.numerics import convert, forward, predict
 
-from .admm import METHODS, W_SCALES, make_sparsifier
+from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
 from .budget import layer_budgets
 from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 from .export import export_network, json_safe
@@ -352,8 +354,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
 
         # 2. ADMM (or reweighted regularization) towards the micro-structure
         linears = [lin for _, lin, _, _ in linear_layers(model)]
-        sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, rho_growth=cfg.rho_growth,
-                                     rho_max=cfg.rho_max, eps=cfg.rw_eps,
+        sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
         groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
         if cfg.objective == "luts":
@@ -367,6 +368,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             groups = [{**g, "budget": b, "in_bits": n}
                       for g, b, n in zip(groups, budgets, in_bits)]
         sparsifier.prepare(model, [{"module": lin, **g} for lin, g in zip(linears, groups)])
+        rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
+                                                max_rho=cfg.rho_max)
         if cfg.admm_optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=cfg.admm_lr, momentum=0.9)
         else:
@@ -375,6 +378,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         if resume is not None and resume["admm_epoch"] > 0:
             start = int(resume["admm_epoch"])
             sparsifier.load_state_dict(resume["sparsifier"])
+            rho_scheduler.load_state_dict(resume["rho_scheduler"])
             opt.load_state_dict(resume["optimizer"])
 
         def save(epoch: int) -> None:
@@ -384,6 +388,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
                     "input_type": in_q.to_json(),
                     "gen": gen.get_state(), "float_accuracy": float_acc,
                     "sparsifier": sparsifier.state_dict() if epoch else None,
+                    "rho_scheduler": rho_scheduler.state_dict() if epoch else None,
                     "optimizer": opt.state_dict() if epoch else None})
 
         if resume is None:
@@ -393,6 +398,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         for epoch in range(start, cfg.admm_epochs):
             loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty)
             sparsifier.step()
+            rho_scheduler.step()
             if cfg.admm_reset_optimizer:
                 opt.state.clear()
             res = max(sparsifier.residuals().values(), default=0.0)

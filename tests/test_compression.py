@@ -25,7 +25,7 @@ from hlsgen.datasets import DIGITS_INPUT, load_digits_split
 from hlsgen.numerics import forward, forward_all
 from hlsgen.plan import make_plan
 
-from compression.admm import MicroStructure, MicroStructureSparsifier
+from compression.admm import ExponentialRhoScheduler, MicroStructure, MicroStructureSparsifier
 from compression.export import export_network, json_safe
 from compression.model import (
     ActFakeQuant,
@@ -252,21 +252,23 @@ def test_prepare_config_forms():
 
 def test_admm_step_penalty_and_rho_schedule():
     model = _toy_model()
-    sp = MicroStructureSparsifier(block=(2, 2), prune=0.5, unify=0.5, rho=1e-3, rho_growth=2.0,
-                                  rho_max=3e-3)
+    sp = MicroStructureSparsifier(block=(2, 2), prune=0.5, unify=0.5, rho=1e-3)
     sp.prepare(model)
+    sched = ExponentialRhoScheduler(sp, growth=2.0, max_rho=3e-3)
     pen = sp.penalty()
     assert pen.dim() == 0 and float(pen.detach()) > 0 and pen.requires_grad
     w = model[0].weight.detach().clone()
     sp.step()
+    sched.step()
     g = sp.groups[0]
     z, _ = project(w, (2, 2), 0.5, 0.5, w_frac=weight_frac(float(w.abs().max()), 8), w_bits=8)
     assert torch.equal(g["Z"], z)  # U was 0: Z = project(W)
     # U += W - Z, then rescaled by rho_old / rho_new when rho grows
     assert torch.allclose(g["U"], (w - z) / 2.0)
     assert sp.rho == pytest.approx(2e-3)
-    sp.step()
-    sp.step()
+    for _ in range(2):
+        sp.step()
+        sched.step()
     assert sp.rho == pytest.approx(3e-3)  # capped
     with torch.no_grad():
         expected = 0.5 * sp.rho * sum(float(((gg["module"].weight - gg["Z"] + gg["U"]) ** 2).sum())

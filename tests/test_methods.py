@@ -21,7 +21,7 @@ from hlsgen.datasets import load_digits_split
 from hlsgen.plan import make_plan
 
 from compression import admm as admm_mod
-from compression.admm import ReweightedSparsifier, make_sparsifier
+from compression.admm import ExponentialRhoScheduler, ReweightedSparsifier, make_sparsifier
 from compression.model import build_mlp
 from compression.pipeline import CompressConfig, compress, deterministic
 from compression.projection import (block_counts, csd_digits, grid_round, project,
@@ -146,8 +146,9 @@ def test_reweighted_targets_are_bounded_and_weights_stable():
     with deterministic(0):
         model = build_mlp(64, (16,), 10)
         sp = ReweightedSparsifier(block=(2, 4), prune=0.5, unify=0.5, w_bits=8, rho=1e-2,
-                                  rho_growth=2.0, rho_max=0.05, eps=0.5, reweight_every=2)
+                                  eps=0.5, reweight_every=2)
         sp.prepare(model)
+        sched = ExponentialRhoScheduler(sp, growth=2.0, max_rho=0.05)
         for g in sp.groups:
             n_p, n_u, _ = block_counts(g["target"].numel(), 0.5, 0.5)
             assert int((g["target"] == 0).sum()) == n_p and int((g["target"] == 1).sum()) == n_u
@@ -162,6 +163,7 @@ def test_reweighted_targets_are_bounded_and_weights_stable():
             sp.penalty().backward()
             opt.step()
             sp.step()
+            sched.step()
         assert sum(sp.residuals().values()) < before
         assert sp.rho == 0.05 and sp.steps == 40
         sp.freeze()
@@ -178,11 +180,12 @@ def test_make_sparsifier_and_state_dict_roundtrip():
             sp = make_sparsifier(method, block=(1, 4), prune=0.5, unify=0.5, eps=0.5)
             sp.prepare(model)
             sp.step()
+            ExponentialRhoScheduler(sp, growth=2.0, max_rho=1.0).step()
             state = sp.state_dict()
             other = make_sparsifier(method, block=(1, 4), prune=0.5, unify=0.5)
             other.prepare(model)
             other.load_state_dict(state)
-            assert other.steps == 1 and other.rho == sp.rho
+            assert other.steps == 1 and other.rho == sp.rho == 2e-3
             for a, b in zip(sp.groups, other.groups):
                 assert torch.equal(a["Z"], b["Z"]) and np.array_equal(a["kinds"], b["kinds"])
         assert sp.state()["method"] == method
@@ -261,6 +264,12 @@ def test_checkpoint_resume_gives_the_same_artifact(method, split, tmp_path, monk
     monkeypatch.setattr(cls, "step", original)
     saved = torch.load(ckpt, weights_only=False)
     assert saved["admm_epoch"] == 3
+    assert saved["rho_scheduler"]["last_epoch"] == 3
+    assert list(saved["sparsifier"]["state"]) == ["0.weight", "3.weight"]
+    rho = cfg.rho
+    for _ in range(3):
+        rho = min(cfg.rho_max, rho * cfg.rho_growth)
+    assert [g["rho"] for g in saved["sparsifier"]["groups"]] == [rho, rho]
     resumed = compress(split, cfg, progress=False, checkpoint=ckpt, checkpoint_every=1)
     assert artifact.dumps(resumed.network) == artifact.dumps(whole.network)
     with pytest.raises(ValueError, match="another configuration"):
