@@ -9,7 +9,8 @@ the layer may cost instead, and lets every block choose what it buys with it:
 where ``S_q`` is the quantized micro-structure (every value on the layer's grid) and
 ``cost`` is the block-level surrogate of :mod:`hlsgen.cost` (modelled adder bits: a unified
 block pays for its share of the signed-sum tree and one row-sum term per CSD digit of its
-magnitude, a dense block one term per digit of each weight, a pruned block nothing). Each
+magnitude, a dense block one term per digit of each weight, a pruned block nothing; every
+row with a term its bias adder, set aside from the budget for every row). Each
 block picks one option among
 
 * ``P``: pruned;
@@ -148,6 +149,9 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
     block = (int(block[0]), int(block[1]))
     values, dist, cost, kinds, (nbr, nbc) = _options(w, block, int(w_frac), int(w_bits),
                                                      int(in_bits), k_digits)
+    # every row pays its bias adder once: set aside for all rows, charged for the kept ones
+    per_row = hwcost.row_bits(int(in_bits), int(w_bits), int(w.shape[1]))
+    budget = max(0.0, budget - per_row * int(w.shape[0]))
     pick = _choose(dist, cost, 0.0)
     price = 0.0
     if _total(cost, pick) > budget:
@@ -173,8 +177,9 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
     zero = (out == 0).all(-1)
     kind_of = torch.where(zero, torch.full_like(kind_of, int(BlockKind.PRUNED)), kind_of)
     projected = unblocked(out, tuple(w.shape), block).to(dtype=w.dtype, device=w.device)
+    rows = int((projected != 0).any(1).sum())
     return BudgetProjection(projected=projected, kinds=kind_of.numpy().astype(np.uint8),
-                            cost=_total(cost, pick), price=price)
+                            cost=_total(cost, pick) + per_row * rows, price=price)
 
 
 def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_frac: int,
@@ -188,7 +193,8 @@ def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_fra
     n_cols = vmat.any(-2).sum(-1)
     q = torch.round(wb * 2.0 ** w_frac).abs().long()
     table = csd_table(w_bits)
-    total = 0.0
+    rows = int((w != 0).any(1).sum())
+    total = float(rows * hwcost.row_bits(in_bits, w_bits, int(w.shape[1])))
     for r in range(nbr):
         for c in range(nbc):
             kind = BlockKind(int(kinds[r, c]))
