@@ -243,3 +243,39 @@ def layer_budgets(weights: list[torch.Tensor], groups: list[dict[str, Any]],
     if whole <= 0:
         return [total / len(costs)] * len(costs)
     return [total * c / whole for c in costs]
+
+
+class CostPenalty:
+    """The differentiable surrogate of the cost for the W-step (``CompressConfig.cost_reg``):
+    ``weight * sum_b price_b * ||W_b||_2`` over every block of every layer, a group lasso
+    whose per-block price is what keeping the block costs at the least (a one-digit unified
+    block: its share of the signed-sum tree and one row-sum term, :mod:`hlsgen.cost`, at the
+    layer's input width). Blocks of wide-input layers and long blocks are pulled towards zero
+    harder, so the projection finds them cheap to prune."""
+
+    def __init__(self, modules: list[torch.nn.Module], blocks: list[tuple[int, int]],
+                 in_bits: list[int], weight: float) -> None:
+        if weight < 0:
+            raise ValueError(f"a cost penalty weight must be >= 0, got {weight}")
+        self.weight = float(weight)
+        self.terms: list[tuple[torch.nn.Module, tuple[int, int], torch.Tensor]] = []
+        for m, block, b in zip(modules, blocks, in_bits):
+            w = m.weight.detach()
+            _, valid = blocked(w, block)
+            br, bc = block
+            nbr, nbc = valid.shape[:2]
+            vmat = valid.reshape(nbr, nbc, br, bc)
+            n_rows = vmat.any(-1).sum(-1)
+            n_cols = vmat.any(-2).sum(-1)
+            price = torch.tensor([[float(n_rows[r, c]) * hwcost.unified_block_bits(
+                int(n_cols[r, c]), 1, int(b)) for c in range(nbc)] for r in range(nbr)],
+                dtype=w.dtype)
+            self.terms.append((m, (int(br), int(bc)), price))
+
+    def __call__(self) -> torch.Tensor:
+        total = torch.zeros(())
+        for m, block, price in self.terms:
+            wb, _ = blocked(m.weight, block)
+            norms = torch.sqrt((wb * wb).sum(-1) + 1e-12)
+            total = total + (price * norms).sum()
+        return self.weight * total

@@ -60,7 +60,7 @@ from hlsgen.cost import adder_bits_for_lut_eq
 from hlsgen.numerics import convert, forward, predict
 
 from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
-from .budget import layer_budgets
+from .budget import CostPenalty, layer_budgets
 from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
@@ -126,6 +126,9 @@ class CompressConfig:
     # fraction structure would cost; it is split among layers in proportion to that cost.
     objective: str = "multipliers"
     max_luts: int | None = None
+    # with objective "luts": the W-step's differentiable cost surrogate, a group lasso
+    # weighted by each block's modelled cost (compression.budget.CostPenalty); 0 disables it
+    cost_reg: float = 0.0
     # Widths: the input is converted to ``in_bits`` (None: the data's own type); "auto"
     # chooses the input width and every hidden layer's activation width (at most a_bits)
     # as the narrowest whose training accuracy stays within ``width_tol`` of the full width.
@@ -174,6 +177,8 @@ class CompressConfig:
                              f"got {self.objective!r}")
         if self.max_luts is not None and (self.objective != "luts" or self.max_luts < 1):
             raise ValueError("max_luts needs objective 'luts' and must be >= 1")
+        if self.cost_reg < 0 or (self.cost_reg > 0 and self.objective != "luts"):
+            raise ValueError("cost_reg must be >= 0 and needs objective 'luts'")
         if self.objective == "luts" and self.w_bits < 2:
             raise ValueError("objective 'luts' needs w_bits >= 2 (binary has one option)")
         if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
@@ -367,6 +372,10 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
                                     total)
             groups = [{**g, "budget": b, "in_bits": n}
                       for g, b, n in zip(groups, budgets, in_bits)]
+        cost_penalty = None
+        if cfg.cost_reg > 0:
+            cost_penalty = CostPenalty(linears, [g["block"] for g in groups], in_bits,
+                                       cfg.cost_reg)
         sparsifier.prepare(model, [{"module": lin, **g} for lin, g in zip(linears, groups)])
         rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
                                                 max_rho=cfg.rho_max)
@@ -396,7 +405,9 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         bar = _progress(cfg.admm_epochs, cfg.method, progress)
         bar.update(start)
         for epoch in range(start, cfg.admm_epochs):
-            loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty)
+            loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty
+                          if cost_penalty is None else
+                          (lambda: sparsifier.penalty() + cost_penalty()))  # noqa: B023
             sparsifier.step()
             rho_scheduler.step()
             if cfg.admm_reset_optimizer:

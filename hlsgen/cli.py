@@ -139,6 +139,9 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "accuracy per LUT (luts; budget: --max-luts, else what the fractions cost)")
     g.add_argument("--max-luts", type=int, help="with --objective luts: the design's budget in "
                    "estimated ECP5 LUT-eq (hlsgen/cost.py)")
+    g.add_argument("--cost-reg", type=float, help="with --objective luts: weight of the "
+                   "W-step's differentiable cost surrogate (a group lasso priced per block by "
+                   "its modelled adders; default 0: off)")
     g.add_argument("--in-bits", type=int, help="convert the inputs to this many bits (default: "
                    "the data's own 8-bit type; 5 holds the 0..16 digits pixels exactly)")
     g.add_argument("--widths", choices=("fixed", "auto"), help="auto: choose the input width "
@@ -168,7 +171,7 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
 
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
-                    "objective", "max_luts", "in_bits", "widths", "width_tol", "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
+                    "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol", "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
                     "model", "data", "conv_block", "conv_prune", "conv_unify")
 
 
