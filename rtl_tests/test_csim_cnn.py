@@ -45,6 +45,8 @@ CASES = {
                               ("avg", 2), (4,), True, (8, 8)),
     "avgpool4-16bit": ((2, 8, 8), [dict(out=3, kernel=2, padding=1, block=(3, 2))],
                        ("avg", 4), (4, 2), True, (12, 16)),
+    "wide-word-c4-9x9": ((4, 9, 9), [dict(out=2, kernel=3, block=(1, 4))], None, (3,), False,
+                         (8, 8)),   # a 2592-bit input word: AP_INT_MAX_W raised
     "maxpool4x4-signed": ((1, 8, 8), [dict(out=2, kernel=3, padding=1, block=(2, 3))],
                           ("max", 4), (), True, (8, 8)),
 }
