@@ -119,3 +119,28 @@ def test_a_changed_conv_constant_is_caught(tmp_path, csim_tools) -> None:
     result = executor.run(x, expected)
     assert compare(result.outputs, expected).mismatches > 0
     assert not result.protocol_errors   # the testbench found the mismatches too (exit 1)
+
+
+@pytest.mark.csim
+@pytest.mark.sim
+@pytest.mark.slow
+def test_run_cnn_hls_reports_the_csim_of_every_digits_image(tmp_path, csim_tools,
+                                                            simulator) -> None:
+    """`hlsgen run --model cnn --hls`: the digits CNN trained, compressed, generated and
+    simulated over the whole test split by the RTL and by the C simulation (about 75 s on 2
+    cores)."""
+    import json
+
+    pytest.importorskip("torch")  # the compressor needs it
+    from hlsgen.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--model", "cnn", "--hls", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["csim_vectors"] == report["rtl_vectors"] == 360
+    assert report["csim_mismatches"] == report["rtl_mismatches"] == 0
+    assert report["csim_accuracy"] == report["rtl_accuracy"] == report["int_accuracy"]
+    csim = json.loads((out / "csim.json").read_text())
+    assert csim["csim_generated_warnings"] == 0 and csim["csim_tlast_ok"]
+    assert sorted(p.name for p in (out / "hls" / "hls").glob("*_layer*.cpp")) == [
+        f"digits_cnn_layer{i}.cpp" for i in range(4)]
