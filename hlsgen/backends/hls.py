@@ -26,6 +26,15 @@ split per PE and into 64-bit limbs: plain numbers) and walks it with a ``PIPELIN
 word per PE per iteration, with the folded RTL's arithmetic (sign bits, the magnitude product,
 dense products, the bias on ``first`` words, the output slot ``brow``) and widths (the folded
 schedule's); the header, top, testbench and script are shared.
+
+Networks with feature maps (the unrolled architecture's streaming schedule,
+``hlsgen/schedules/stream.py``) get one file per layer from ``SPATIAL_TEMPLATES``: a conv
+(``layer_conv.cpp.j2``) declares its adder graph on one window as a private function (the
+``templates/hls/graph.j2`` macro a dense layer's function comes from) and calls it once per
+output pixel from a ``PIPELINE``d loop over the padded input with line buffers; pooling keeps
+one accumulator row; flatten reorders. The top still takes one whole image per call (one
+stream word, PyTorch order) and holds maps pixel-major ``[H][W][C]`` (``HlsArray``,
+``activations``).
 """
 
 from __future__ import annotations
