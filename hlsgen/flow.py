@@ -161,7 +161,8 @@ def csim_design(net: Network, design_dir: Path, inputs: np.ndarray,
     from .sim.csim import CsimExecutor  # late: only this stage needs it
 
     check_design(net, design_dir)
-    expected = numerics.forward(net, inputs)
+    # a network ending in a feature map comes out in PyTorch order, one vector per image
+    expected = numerics.forward(net, inputs).reshape(len(inputs), -1)
     executor = CsimExecutor(Path(design_dir), build_dir)
     executor.build()
     result = executor.run(inputs, expected)

@@ -41,6 +41,11 @@ def csim_tools() -> Path:
         pytest.skip(str(exc))
 
 
+def _reference(net: Network, inputs: np.ndarray) -> np.ndarray:
+    """The reference outputs, one vector per input (a feature map in PyTorch order)."""
+    return numerics.forward(net, inputs).reshape(len(inputs), -1)
+
+
 def check_csim(net: Network, inputs: np.ndarray, workdir: Path,
                options: ScheduleOptions = ScheduleOptions(), arch: str = "unrolled"
                ) -> np.ndarray:
@@ -50,7 +55,7 @@ def check_csim(net: Network, inputs: np.ndarray, workdir: Path,
     generate(net, workdir / "hls", arch, backend="hls", options=options)
     executor = CsimExecutor(workdir / "hls", workdir / "csim_build")
     executor.build()
-    expected = numerics.forward(net, inputs)
+    expected = _reference(net, inputs)
     result = executor.run(inputs, expected)
     assert not executor.warnings, executor.warnings[:3]   # -Wall -Wextra: none at all
     assert result.lasts_ok and not result.protocol_errors, result.protocol_errors
@@ -66,7 +71,7 @@ def three_way(net: Network, inputs: np.ndarray, workdir: Path,
               config: SimConfig = SimConfig(seed=3),
               options: ScheduleOptions = ScheduleOptions(), arch: str = "unrolled") -> None:
     """Reference = C simulation = Verilator RTL simulation (both of ``arch``), every bit."""
-    reference = numerics.forward(net, inputs)
+    reference = _reference(net, inputs)
     csim = check_csim(net, inputs, workdir, options, arch)
     generate(net, workdir / "rtl", arch, options=options)
     rtl = simulate(workdir / "rtl", inputs, config, workdir / "rtl_build", "verilator")

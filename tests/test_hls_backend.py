@@ -328,9 +328,13 @@ def test_every_hls_template_is_rendered_and_leaves_no_template_syntax(monkeypatc
                          input_signed=True)
     rendered = render(_schedule(net), "hls")
     folded = render(_folded(net), "hls")
+    from hlsgen.randcnn import random_cnn   # conv2d, pooling, flatten: their templates too
+    cnn = render(_schedule(random_cnn(np.random.default_rng(2), (2, 6, 6),
+                                      [dict(out=3, kernel=3, padding=1, block=(1, 2))],
+                                      ("max", 2), (4,))), "hls")
     assert sorted(set(used)) == sorted(t for t in env.list_templates(extensions=["j2"])
                                        if t.startswith("hls/"))
-    for name, text in [*rendered.files.items(), *folded.files.items()]:
+    for name, text in [*rendered.files.items(), *folded.files.items(), *cnn.files.items()]:
         for marker in ("{%", "%}", "{#", "#}", "{{ ", " }}"):
             assert marker not in text, f"{name}: leftover {marker!r}"
 

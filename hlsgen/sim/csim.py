@@ -175,6 +175,9 @@ class CsimExecutor:
         outputs_path.unlink(missing_ok=True)
         args = [str(vectors), str(outputs_path)]
         if expected is not None:
+            # a network ending in a feature map: its [N, C, H, W] reference in PyTorch order,
+            # as the output word carries it
+            expected = np.asarray(expected, dtype=np.int64).reshape(len(inputs), -1)
             exp_path = self.build_dir / "expected.txt"
             exp_path.write_text(_vector_text(np.asarray(expected, dtype=np.int64),
                                              lasts).split("\n", 1)[1])
@@ -196,7 +199,7 @@ class CsimExecutor:
         lasts_ok = [r[0] for r in rows] == lasts
         errors = []
         if expected is not None:
-            same = lasts_ok and np.array_equal(got, np.asarray(expected, dtype=np.int64))
+            same = lasts_ok and np.array_equal(got, expected)
             if same != (done.returncode == 0):
                 errors.append(f"the testbench's own check (exit {done.returncode}) disagrees "
                               "with the outputs it wrote")
