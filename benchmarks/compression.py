@@ -27,9 +27,11 @@ artifact bit for bit (same settings, same seed). Rows:
 * ``admm-q8/q4/q2/q1`` -- joint ADMM quantization (``w_scale = "search"``: the projection
   picks each layer's power-of-two scale) at 8, 4, 2 (ternary) and 1 (binary) weight bits on a
   compact structure (2x32 hidden blocks, 60% pruned, all kept blocks unified);
-* ``reweighted-q4`` -- the reweighted method on the same compact structure at 4 bits;
-* ``admm-k2`` / ``admm-q4-k1`` -- subword weights: at most 2 CSD digits (8 bits), and 1 digit
-  (powers of two, no multipliers) at 4 bits.
+* ``reweighted-q8/q4/q2/q1`` -- the reweighted method on the same compact structure with the
+  same joint quantization at 8, 4, 2 and 1 bits;
+* ``admm-k2`` / ``admm-q4-k1`` and ``reweighted-k2`` / ``reweighted-q4-k1`` -- subword weights,
+  both methods: at most 2 CSD digits (8 bits), and 1 digit (powers of two, no multipliers) at
+  4 bits.
 
 Writes ``compression.json``, ``compression.md`` and ``compression.png`` (integer accuracy vs
 weight bits, log scale, and vs estimated LUT-equivalents, one column per net, the Pareto
@@ -82,12 +84,24 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
                 {**COMPACT, "w_bits": 2, "w_scale": "search"}),
     "admm-q1": ("joint ADMM quantization, 1 bit (binary)",
                 {**COMPACT, "w_bits": 1, "w_scale": "search"}),
+    "reweighted-q8": ("reweighted + joint quantization, 8 bits",
+                      {**COMPACT, "method": "reweighted", "w_bits": 8, "w_scale": "search"}),
     "reweighted-q4": ("reweighted + joint quantization, 4 bits",
                       {**COMPACT, "method": "reweighted", "w_bits": 4, "w_scale": "search"}),
+    "reweighted-q2": ("reweighted + joint quantization, 2 bits (ternary)",
+                      {**COMPACT, "method": "reweighted", "w_bits": 2, "w_scale": "search"}),
+    "reweighted-q1": ("reweighted + joint quantization, 1 bit (binary)",
+                      {**COMPACT, "method": "reweighted", "w_bits": 1, "w_scale": "search"}),
     "admm-k2": ("ADMM, 2-digit CSD weights (8 bits)",
                 {**COMPACT, "w_bits": 8, "k_digits": 2, "w_scale": "search"}),
     "admm-q4-k1": ("ADMM, 1-digit (power-of-two) weights, 4 bits",
                    {**COMPACT, "w_bits": 4, "k_digits": 1, "w_scale": "search"}),
+    "reweighted-k2": ("reweighted, 2-digit CSD weights (8 bits)",
+                      {**COMPACT, "method": "reweighted", "w_bits": 8, "k_digits": 2,
+                       "w_scale": "search"}),
+    "reweighted-q4-k1": ("reweighted, 1-digit (power-of-two) weights, 4 bits",
+                         {**COMPACT, "method": "reweighted", "w_bits": 4, "k_digits": 1,
+                          "w_scale": "search"}),
 }
 SEED = 0
 # --quick: a few points, short training (a smoke run of the pipeline, not the benchmark)

@@ -50,7 +50,7 @@ from .export import json_safe
 from .graph import FloatOp, UnsupportedLayer, fold_batchnorm, from_fx, from_onnx
 from .model import ActFakeQuant, _act_frac, _bias_quant, _weight_param
 from .pipeline import (CompressConfig, CompressResult, _epoch, _progress, accuracy,
-                       deterministic, digit_histogram)
+                       admm_step_lr, deterministic, digit_histogram)
 
 __all__ = ["ConvConfig", "MatrixConv2d", "PoolFakeQuant", "build_model", "compress",
            "import_model", "input_type_for", "to_arrays"]
@@ -360,9 +360,9 @@ def compress(model: Any, train_data: Any, test_data: Any,
         rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
                                                 max_rho=cfg.rho_max)
         if cfg.admm_optimizer == "sgd":
-            opt = torch.optim.SGD(net_model.parameters(), lr=cfg.admm_lr, momentum=0.9)
+            opt = torch.optim.SGD(net_model.parameters(), lr=admm_step_lr(cfg), momentum=0.9)
         else:
-            opt = torch.optim.Adam(net_model.parameters(), lr=cfg.admm_lr)
+            opt = torch.optim.Adam(net_model.parameters(), lr=admm_step_lr(cfg))
         for _ in _progress(cfg.admm_epochs, cfg.method, progress):
             _epoch(net_model, opt, x_tr, t_tr, cfg, gen, sparsifier.penalty)
             sparsifier.step()

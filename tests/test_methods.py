@@ -23,7 +23,8 @@ from hlsgen.plan import make_plan
 from compression import admm as admm_mod
 from compression.admm import ExponentialRhoScheduler, ReweightedSparsifier, make_sparsifier
 from compression.model import build_mlp
-from compression.pipeline import CompressConfig, compress, deterministic
+from compression.pipeline import (LOW_BIT_LR_FACTOR, CompressConfig, admm_step_lr, compress,
+                                  deterministic)
 from compression.projection import (block_counts, csd_digits, grid_round, project,
                                     project_scaled, weight_frac, weight_levels)
 from compression.search import hardware_cost, propose_layer
@@ -203,6 +204,10 @@ METHODS = {
     "ternary": dict(w_bits=2, w_scale="search"),
     "binary": dict(w_bits=1, w_scale="search"),
     "k2digits": dict(k_digits=2, w_scale="search"),
+    # the reweighted method with the joint quantization and the subword weights
+    "reweighted-ternary": dict(method="reweighted", rw_every=2, w_bits=2, w_scale="search"),
+    "reweighted-binary": dict(method="reweighted", rw_every=2, w_bits=1, w_scale="search"),
+    "reweighted-k2digits": dict(method="reweighted", rw_every=2, k_digits=2, w_scale="search"),
 }
 
 
@@ -226,16 +231,32 @@ def test_every_method_exports_a_valid_artifact(results):
         make_plan(net)
         hist = net.meta["digits"]["histogram"]
         assert sum(hist.values()) > 0
-    for layer in results["binary"].network.layers:
-        assert layer.w_bits == 1 and not np.any(layer.kinds == D)
-        assert set(np.unique(np.abs(layer.weight))) <= {0, 1}
-    for layer in results["ternary"].network.layers:
-        assert layer.w_bits == 2 and set(np.unique(np.abs(layer.weight))) <= {0, 1}
-    k2 = results["k2digits"].network
-    assert max(csd_digits(int(v)) for layer in k2.layers for v in layer.weight.flat) <= 2
-    assert set(k2.meta["digits"]["histogram"]) <= {"1", "2"}
-    assert k2.meta["digits"]["k_digits"] == 2
-    assert results["reweighted"].network.meta["admm"]["method"] == "reweighted"
+    for prefix in ("", "reweighted-"):
+        for layer in results[prefix + "binary"].network.layers:
+            assert layer.w_bits == 1 and not np.any(layer.kinds == D)
+            assert set(np.unique(np.abs(layer.weight))) <= {0, 1}
+        for layer in results[prefix + "ternary"].network.layers:
+            assert layer.w_bits == 2 and set(np.unique(np.abs(layer.weight))) <= {0, 1}
+        k2 = results[prefix + "k2digits"].network
+        assert max(csd_digits(int(v)) for layer in k2.layers for v in layer.weight.flat) <= 2
+        assert set(k2.meta["digits"]["histogram"]) <= {"1", "2"}
+        assert k2.meta["digits"]["k_digits"] == 2
+    for name, res in results.items():
+        method = "reweighted" if name.startswith("reweighted") else "admm"
+        assert res.network.meta["admm"]["method"] == method, name
+
+
+def test_ternary_and_binary_w_step_uses_the_low_bit_learning_rate(results):
+    assert admm_step_lr(CompressConfig()) == CompressConfig().admm_lr == 0.4
+    assert admm_step_lr(CompressConfig(w_bits=4, w_scale="search")) == 0.4
+    for w_bits in (2, 1):
+        cfg = CompressConfig(w_bits=w_bits, admm_lr=0.2)
+        assert admm_step_lr(cfg) == 0.2 * LOW_BIT_LR_FACTOR < 0.2
+    # the artifact records the W-step rate where it is not the configured admm_lr
+    for name, res in results.items():
+        low = res.network.layers[0].w_bits <= 2
+        assert res.network.meta.get("admm_step_lr") == (
+            0.4 * LOW_BIT_LR_FACTOR if low else None), name
 
 
 def test_methods_are_deterministic(results, split):

@@ -247,8 +247,8 @@ def test_compression_benchmark_grid_is_a_sweep_spec_of_its_cli_rows(quick):
             for net in bench.NETS for name in bench.ROWS]
     spec = parse_spec(bench.spec_text(rows))
     assert spec.stages == ("compress",) and spec.compressor == "digits"
-    assert len(spec.points) == len(rows) == 24
-    assert len({p.key for p in spec.points}) == 24
+    assert len(spec.points) == len(rows) == 34  # 17 rows on each of the 2 nets
+    assert len({p.key for p in spec.points}) == 34
     for (net, name, settings), point in zip(rows, spec.points):
         assert point.arch == "unrolled" and point.artifact_text is None
         args = build_parser().parse_args(bench.cli_of(settings)[1:])
