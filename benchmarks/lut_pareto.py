@@ -55,8 +55,9 @@ COST = {"objective": "luts", "widths": "auto", "w_bits": 4, "w_scale": "search"}
 # name -> (label, nets it runs on, compressor settings)
 POINTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "default": ("hlsgen default (multipliers objective, 8-bit)", ("64-64-10",), {}),
-    "luts": ("--objective luts --widths auto, 4-bit (fraction budget)", tuple(NETS), COST),
-    "luts-reg": ("the same + --cost-reg 1e-5", tuple(NETS), {**COST, "cost_reg": 1e-5}),
+    "luts": ("--objective luts --widths auto, 4-bit weights (budget: the fractions' cost)",
+             tuple(NETS), COST),
+    "luts-tol0": ("the same, --width-tol 0", tuple(NETS), {**COST, "width_tol": 0.0}),
     "luts-9k": ("the same, --max-luts 9000", ("64-64-10",), {**COST, "max_luts": 9000}),
     "luts-7k": ("the same, --max-luts 7000", ("64-64-10",), {**COST, "max_luts": 7000}),
     "luts-20k": ("the same, --max-luts 20000", ("64-128-64-10",), {**COST, "max_luts": 20000}),
