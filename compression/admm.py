@@ -54,7 +54,7 @@ __all__ = ["BaseRhoScheduler", "ExponentialRhoScheduler", "MicroStructure",
            "demote_zero_blocks", "make_sparsifier"]
 
 _LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "rho", "budget",
-               "in_bits")
+               "in_bits", "measure")
 # the per-layer settings a checkpoint must agree on to be loaded
 _CONFIG_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale")
 # group entries that are neither config nor state (torch.ao's KEYS_NOT_IN_STATE_DICT)
@@ -277,7 +277,8 @@ class MicroStructureSparsifier:
         if group.get("budget") is not None:  # objective "luts": see compression/budget.py
             return project_budget_scaled(w, group["block"], group["w_bits"], group["in_bits"],
                                          group["budget"], group["k_digits"],
-                                         search=group["w_scale"] == "search")
+                                         search=group["w_scale"] == "search",
+                                         measure=group.get("measure", "luts"))
         return project_scaled(w, group["block"], group["prune"], group["unify"],
                               group["w_bits"], group["k_digits"],
                               search=group["w_scale"] == "search")
@@ -441,7 +442,7 @@ class MicroStructureSparsifier:
                 g[k] = v.clone() if isinstance(v, torch.Tensor) else (
                     v.copy() if isinstance(v, np.ndarray) else v)
             g["rho"] = float(s["rho"])
-            for k in ("budget", "in_bits"):  # objective "luts": the budget the run started with
+            for k in ("budget", "in_bits", "measure"):  # objective "luts": the budget the run started with
                 if s.get(k) is not None:
                     g[k] = s[k]
         self.steps = int(state["steps"])

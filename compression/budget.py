@@ -25,6 +25,9 @@ smallest price whose choice fits the budget. Between two steps of that function 
 the best trade the budget allows; it is the exact projection whenever the chosen total equals
 the budget, and a point of the convex hull otherwise (the usual Lagrangian gap of a knapsack).
 So the projection chooses each block's kind and digit budget by accuracy (distance) per LUT.
+With ``measure="bits"`` (``--objective bits``) the cost is the stored weight bits instead (a
+unified block its magnitude and one sign per weight, a dense block ``w_bits`` per weight),
+the budget of a weight-memory-bound (folded, ROM-driven) design.
 
 Ties go to the earlier option (pruned, then fewer digits, then unified before dense), so the
 result is deterministic.
@@ -48,6 +51,7 @@ __all__ = ["BudgetProjection", "csd_table", "layer_budgets", "layer_cost", "max_
            "project_budget", "project_budget_scaled"]
 
 BISECTION_STEPS = 60
+MEASURES = ("luts", "bits")
 
 
 def max_digits(w_bits: int) -> int:
@@ -69,7 +73,7 @@ class BudgetProjection:
 
 
 def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
-             in_bits: int, k_digits: int | None):
+             in_bits: int, k_digits: int | None, measure: str = "luts"):
     """Values ``[O, nbr, nbc, br*bc]``, distances and costs ``[O, N]`` and the kind of each
     option (BlockKind values)."""
     wb, valid = blocked(w.detach().to(torch.float64), block)
@@ -97,6 +101,9 @@ def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
         u_fix[sel] = one - (two - one)
         u_dig[sel] = two - one
     d_dig = hwcost.dense_block_bits(1, in_bits)
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
+    stored = vf.sum(-1)  # weights of each block: signs (unified) or values (dense) stored
 
     values, dists, costs, kinds = [], [], [], []
     zero = torch.zeros_like(wb)
@@ -115,15 +122,16 @@ def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
         val = signs * (mag_i * scale).unsqueeze(-1)
         values.append(val)
         dists.append(((absw - (mag_i * scale).unsqueeze(-1)) ** 2 * vf).sum(-1))
-        costs.append(torch.where(digits > 0, n_rows * (u_fix + u_dig * digits),
-                                 torch.zeros_like(digits)))
+        kept = n_rows * (u_fix + u_dig * digits) if measure == "luts" else w_bits + stored
+        costs.append(torch.where(digits > 0, kept, torch.zeros_like(digits)))
         kinds.append(int(BlockKind.UNIFIED))
     if w_bits > 1:
         for k in range(1, kmax + 1):
             q = grid_round(wb, w_frac, w_bits, k) * vf
             values.append(q * scale)
             dists.append(((wb - q * scale) ** 2).sum(-1))
-            costs.append(d_dig * table[q.abs().long()].sum(-1))
+            costs.append(d_dig * table[q.abs().long()].sum(-1) if measure == "luts"
+                         else stored * w_bits)
             kinds.append(int(BlockKind.DENSE))
     return (torch.stack(values), torch.stack(dists).reshape(len(dists), -1),
             torch.stack(costs).reshape(len(costs), -1), kinds, (nbr, nbc))
@@ -138,8 +146,8 @@ def _total(cost: torch.Tensor, pick: torch.Tensor) -> float:
 
 
 def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
-                   in_bits: int, budget: float, k_digits: int | None = None
-                   ) -> BudgetProjection:
+                   in_bits: int, budget: float, k_digits: int | None = None,
+                   measure: str = "luts") -> BudgetProjection:
     """The projection of ``w`` onto the quantized micro-structure whose modelled adder bits
     fit ``budget`` (see the module docstring)."""
     if w.dim() != 2:
@@ -148,9 +156,10 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
         raise ValueError(f"a cost budget must be >= 0, got {budget}")
     block = (int(block[0]), int(block[1]))
     values, dist, cost, kinds, (nbr, nbc) = _options(w, block, int(w_frac), int(w_bits),
-                                                     int(in_bits), k_digits)
+                                                     int(in_bits), k_digits, measure)
     # every row pays its bias adder once: set aside for all rows, charged for the kept ones
-    per_row = hwcost.row_bits(int(in_bits), int(w_bits), int(w.shape[1]))
+    per_row = (hwcost.row_bits(int(in_bits), int(w_bits), int(w.shape[1]))
+               if measure == "luts" else 0)
     budget = max(0.0, budget - per_row * int(w.shape[0]))
     pick = _choose(dist, cost, 0.0)
     price = 0.0
@@ -183,8 +192,10 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
 
 
 def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_frac: int,
-               w_bits: int, in_bits: int) -> float:
-    """Modelled adder bits of a projected (on-grid, structured) weight matrix."""
+               w_bits: int, in_bits: int, measure: str = "luts") -> float:
+    """Modelled adder bits (``measure`` "luts") or stored weight bits ("bits": a unified
+    block's magnitude and signs, a dense block's values) of a projected (on-grid,
+    structured) weight matrix."""
     wb, valid = blocked(w.detach().to(torch.float64), block)
     br, bc = block
     nbr, nbc = wb.shape[:2]
@@ -194,6 +205,15 @@ def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_fra
     q = torch.round(wb * 2.0 ** w_frac).abs().long()
     table = csd_table(w_bits)
     rows = int((w != 0).any(1).sum())
+    if measure == "bits":
+        total = 0.0
+        for r in range(nbr):
+            for c in range(nbc):
+                kind = BlockKind(int(kinds[r, c]))
+                n = int(valid[r, c].sum())
+                total += (w_bits + n if kind is BlockKind.UNIFIED else
+                          n * w_bits if kind is BlockKind.DENSE else 0)
+        return total
     total = float(rows * hwcost.row_bits(in_bits, w_bits, int(w.shape[1])))
     for r in range(nbr):
         for c in range(nbc):
@@ -209,7 +229,8 @@ def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_fra
 
 def project_budget_scaled(w: torch.Tensor, block: tuple[int, int], w_bits: int, in_bits: int,
                           budget: float, k_digits: int | None = None, search: bool = False,
-                          span: int = 6) -> tuple[torch.Tensor, np.ndarray, int]:
+                          span: int = 6, measure: str = "luts"
+                          ) -> tuple[torch.Tensor, np.ndarray, int]:
     """:func:`project_budget` with the layer's power-of-two scale chosen as
     :func:`compression.projection.project_scaled` chooses it: from the range, or (``search``)
     the candidate whose projection is nearest ``w`` (ties to the coarser scale)."""
@@ -218,7 +239,7 @@ def project_budget_scaled(w: torch.Tensor, block: tuple[int, int], w_bits: int, 
     best: tuple[float, BudgetProjection, int] | None = None
     wd = w.detach().to(torch.float64)
     for frac in fracs:
-        r = project_budget(w, block, frac, w_bits, in_bits, budget, k_digits)
+        r = project_budget(w, block, frac, w_bits, in_bits, budget, k_digits, measure)
         err = float(((wd - r.projected.to(torch.float64)) ** 2).sum())
         if best is None or err < best[0]:
             best = (err, r, frac)
@@ -236,7 +257,8 @@ def layer_budgets(weights: list[torch.Tensor], groups: list[dict[str, Any]],
         z, kinds, w_frac = project_scaled(w, g["block"], g["prune"], g["unify"], g["w_bits"],
                                           g.get("k_digits"), search=g.get("w_scale") == "search")
         assert w_frac is not None
-        costs.append(layer_cost(z, kinds, g["block"], w_frac, g["w_bits"], b))
+        costs.append(layer_cost(z, kinds, g["block"], w_frac, g["w_bits"], b,
+                                g.get("measure", "luts")))
     if total is None:
         return costs
     whole = sum(costs)

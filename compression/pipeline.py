@@ -66,7 +66,7 @@ from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
 
-OBJECTIVES = ("multipliers", "luts")
+OBJECTIVES = ("multipliers", "luts", "bits")
 WIDTHS = ("fixed", "auto")
 
 __all__ = ["LOW_BIT_LR_FACTOR", "CompressConfig", "CompressResult", "accuracy",
@@ -121,7 +121,8 @@ class CompressConfig:
     # What the projection minimizes the distance under (see compression/budget.py):
     # "multipliers": the block fractions above fix how many blocks are pruned / unified /
     # dense; "luts": a hardware-cost budget per layer (modelled adder bits, hlsgen.cost),
-    # every block choosing its kind and digit count by distance per cost. The budget is
+    # every block choosing its kind and digit count by distance per cost; "bits": the same
+    # with the stored weight bits as the cost (the ROMs of the folded design). The budget is
     # ``max_luts`` (estimated LUT-eq of the whole design) when given, else what the
     # fraction structure would cost; it is split among layers in proportion to that cost.
     objective: str = "multipliers"
@@ -179,8 +180,9 @@ class CompressConfig:
             raise ValueError("max_luts needs objective 'luts' and must be >= 1")
         if self.cost_reg < 0 or (self.cost_reg > 0 and self.objective != "luts"):
             raise ValueError("cost_reg must be >= 0 and needs objective 'luts'")
-        if self.objective == "luts" and self.w_bits < 2:
-            raise ValueError("objective 'luts' needs w_bits >= 2 (binary has one option)")
+        if self.objective != "multipliers" and self.w_bits < 2:
+            raise ValueError(f"objective {self.objective!r} needs w_bits >= 2 (binary has one "
+                             "option per block)")
         if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
             raise ValueError(f"in_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
         if self.widths not in WIDTHS or not 0.0 <= self.width_tol < 1.0:
@@ -379,8 +381,9 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
         groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
-        if cfg.objective == "luts":
+        if cfg.objective != "multipliers":
             in_bits = [in_q.bits] + [cfg.a_bits] * (len(linears) - 1)
+            groups = [{**g, "measure": cfg.objective} for g in groups]
             total = None
             if cfg.max_luts is not None:
                 out_bits = sum(lin.out_features for lin in linears) * cfg.a_bits

@@ -221,3 +221,26 @@ def test_random_network_layer_blocks_are_covered():
         for bc in range(nbc):
             rs, cs = block_slices(br, bc, 5, 7, (2, 3))
             assert r.projected[rs, cs].shape == w[rs, cs].shape
+
+
+def test_bits_objective_counts_stored_bits(weight):
+    free = project_budget(weight, (1, 8), 4, 4, 8, 1e12, measure="bits")
+    assert free.cost == 24 * 40 * 4  # everything dense: 4 bits per weight
+    r = project_budget(weight, (1, 8), 4, 4, 8, 1500.0, measure="bits")
+    assert r.cost <= 1500.0
+    assert r.cost == layer_cost(r.projected, r.kinds, (1, 8), 4, 4, 8, measure="bits")
+    unified = int(np.sum(r.kinds == BlockKind.UNIFIED))
+    dense = int(np.sum(r.kinds == BlockKind.DENSE))
+    assert r.cost == unified * (4 + 8) + dense * 8 * 4
+    with pytest.raises(ValueError, match="measure"):
+        project_budget(weight, (1, 8), 4, 4, 8, 1.0, measure="area")
+
+
+def test_compress_for_bits(split):
+    r = compress(split, CompressConfig(objective="bits", w_bits=4, **SHORT), progress=False)
+    ref = compress(split, CompressConfig(w_bits=4, **SHORT), progress=False)
+    bits = [layer_cost(torch.tensor(l.weight * 2.0 ** -l.w_frac), l.kinds, l.block, l.w_frac,
+                       l.w_bits, 8, measure="bits") for l in r.network.layers]
+    ref_bits = [layer_cost(torch.tensor(l.weight * 2.0 ** -l.w_frac), l.kinds, l.block,
+                           l.w_frac, l.w_bits, 8, measure="bits") for l in ref.network.layers]
+    assert sum(bits) <= sum(ref_bits) * 1.01  # the fractions' budget, allocated by distance
