@@ -54,7 +54,8 @@ GOALS = {"64-64-10": 0.5, "64-128-64-10": 0.25}
 COST = {"objective": "luts", "widths": "auto", "w_bits": 4, "w_scale": "search"}
 # name -> (label, nets it runs on, compressor settings)
 POINTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
-    "default": ("hlsgen default (multipliers objective, 8-bit)", ("64-64-10",), {}),
+    "multipliers": ("--objective multipliers, 8-bit (the default before the cost objective)",
+                    ("64-64-10",), {"objective": "multipliers"}),
     "luts": ("--objective luts --widths auto, 4-bit weights (budget: the fractions' cost)",
              tuple(NETS), COST),
     "luts-tol0": ("the same, --width-tol 0", tuple(NETS), {**COST, "width_tol": 0.0}),

@@ -301,3 +301,23 @@ class CostPenalty:
             norms = torch.sqrt((wb * wb).sum(-1) + 1e-12)
             total = total + (price * norms).sum()
         return self.weight * total
+
+
+def with_budgets(groups: list[dict[str, Any]], weights: list[torch.Tensor], in_bits: int,
+                 a_bits: int, out_features: int, objective: str,
+                 max_luts: int | None = None) -> list[dict[str, Any]]:
+    """The sparsifier groups of a run whose ``objective`` is ``"luts"`` or ``"bits"``: each
+    gains its ``measure``, its input width (``in_bits`` for the first layer, ``a_bits`` for
+    the rest) and its ``budget`` (:func:`layer_budgets`; ``max_luts`` the whole design's in
+    estimated LUT-eq, converted to adder bits after the requantize logic of
+    ``out_features`` outputs of ``a_bits``). ``"multipliers"`` returns the groups as they
+    are."""
+    if objective == "multipliers":
+        return groups
+    widths = [int(in_bits)] + [int(a_bits)] * (len(groups) - 1)
+    marked = [{**g, "measure": objective} for g in groups]
+    total = None
+    if max_luts is not None:
+        total = hwcost.adder_bits_for_lut_eq(max_luts, out_features * a_bits)
+    budgets = layer_budgets(weights, marked, widths, total)
+    return [{**g, "budget": b, "in_bits": n} for g, b, n in zip(marked, budgets, widths)]

@@ -56,11 +56,10 @@ from torch import nn
 import hlsgen.artifact
 from hlsgen.datasets import Split, load_digits_split
 from hlsgen.artifact import QType
-from hlsgen.cost import adder_bits_for_lut_eq
 from hlsgen.numerics import convert, forward, predict
 
 from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
-from .budget import CostPenalty, layer_budgets
+from .budget import CostPenalty, with_budgets
 from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
@@ -125,7 +124,7 @@ class CompressConfig:
     # with the stored weight bits as the cost (the ROMs of the folded design). The budget is
     # ``max_luts`` (estimated LUT-eq of the whole design) when given, else what the
     # fraction structure would cost; it is split among layers in proportion to that cost.
-    objective: str = "multipliers"
+    objective: str = "luts"
     max_luts: int | None = None
     # with objective "luts": the W-step's differentiable cost surrogate, a group lasso
     # weighted by each block's modelled cost (compression.budget.CostPenalty); 0 disables it
@@ -180,9 +179,6 @@ class CompressConfig:
             raise ValueError("max_luts needs objective 'luts' and must be >= 1")
         if self.cost_reg < 0 or (self.cost_reg > 0 and self.objective != "luts"):
             raise ValueError("cost_reg must be >= 0 and needs objective 'luts'")
-        if self.objective != "multipliers" and self.w_bits < 2:
-            raise ValueError(f"objective {self.objective!r} needs w_bits >= 2 (binary has one "
-                             "option per block)")
         if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
             raise ValueError(f"in_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
         if self.widths not in WIDTHS or not 0.0 <= self.width_tol < 1.0:
@@ -381,21 +377,13 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
         groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
-        if cfg.objective != "multipliers":
-            in_bits = [in_q.bits] + [cfg.a_bits] * (len(linears) - 1)
-            groups = [{**g, "measure": cfg.objective} for g in groups]
-            total = None
-            if cfg.max_luts is not None:
-                out_bits = sum(lin.out_features for lin in linears) * cfg.a_bits
-                total = adder_bits_for_lut_eq(cfg.max_luts, out_bits)
-            budgets = layer_budgets([lin.weight.detach() for lin in linears], groups, in_bits,
-                                    total)
-            groups = [{**g, "budget": b, "in_bits": n}
-                      for g, b, n in zip(groups, budgets, in_bits)]
+        groups = with_budgets(groups, [lin.weight.detach() for lin in linears], in_q.bits,
+                              cfg.a_bits, sum(lin.out_features for lin in linears),
+                              cfg.objective, cfg.max_luts)
         cost_penalty = None
         if cfg.cost_reg > 0:
-            cost_penalty = CostPenalty(linears, [g["block"] for g in groups], in_bits,
-                                       cfg.cost_reg)
+            cost_penalty = CostPenalty(linears, [g["block"] for g in groups],
+                                       [g["in_bits"] for g in groups], cfg.cost_reg)
         sparsifier.prepare(model, [{"module": lin, **g} for lin, g in zip(linears, groups)])
         rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
                                                 max_rho=cfg.rho_max)

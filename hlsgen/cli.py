@@ -133,11 +133,12 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "in every ADMM step (joint quantization; use it below 8 bits)")
     g.add_argument("--k-digits", type=int, help="at most K nonzero canonical-signed-digit "
                    "digits per weight magnitude (K-1 adders each)")
-    g.add_argument("--objective", choices=("multipliers", "luts", "bits"), help="what the "
-                   "projection trades distance against: the block fractions (multipliers, "
-                   "default), a hardware-cost budget where every block picks its kind and digit "
-                   "count by accuracy per LUT (luts; budget: --max-luts, else what the "
-                   "fractions cost), or the stored weight bits (bits: the folded design's ROMs)")
+    g.add_argument("--objective", choices=("luts", "multipliers", "bits"), help="what the "
+                   "projection trades distance against: a hardware-cost budget where every "
+                   "block picks its kind and digit count by accuracy per LUT (luts, default; "
+                   "budget: --max-luts, else what the block fractions cost), exactly the block "
+                   "fractions (multipliers: --prune/--unify are counts, as before the cost "
+                   "objective), or the stored weight bits (bits: the folded design's ROMs)")
     g.add_argument("--max-luts", type=int, help="with --objective luts: the design's budget in "
                    "estimated ECP5 LUT-eq (hlsgen/cost.py)")
     g.add_argument("--cost-reg", type=float, help="with --objective luts: weight of the "

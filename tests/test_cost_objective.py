@@ -204,7 +204,7 @@ def test_bad_objective_settings_are_refused():
     with pytest.raises(ValueError, match="objective"):
         CompressConfig(objective="area")
     with pytest.raises(ValueError, match="max_luts"):
-        CompressConfig(max_luts=1000)  # needs objective luts
+        CompressConfig(objective="multipliers", max_luts=1000)  # needs objective luts
     with pytest.raises(ValueError, match="in_bits"):
         CompressConfig(in_bits=1)
     with pytest.raises(ValueError, match="widths"):
