@@ -44,6 +44,10 @@ CASES = {
                               ("avg", 2), (4,), True),
     "maxpool4x4-signed": ((1, 8, 8), [dict(out=2, kernel=3, padding=1, block=(2, 3))],
                           ("max", 4), (), True),
+    # the last two rows are in no window: the result is ready before the image's last pixel
+    # is in, and must wait for it (and its tlast)
+    "stride3-trailing-rows": ((2, 3, 3), [dict(out=2, kernel=1, stride=(3, 1), block=(1, 2))],
+                              None, (), False),
 }
 
 
