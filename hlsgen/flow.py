@@ -141,11 +141,17 @@ def measure_timing(executor: CocotbExecutor, inputs: np.ndarray, seed: int = 0
     """A no-stall run of ``STEADY_VECTORS`` vectors (input always valid, output always
     ready): the steady-state interval between results (the largest gap between output beats
     over the second half; the first results still fill the pipeline) and the latency (cycles
-    from the first input beat's acceptance to its result)."""
+    from the acceptance of the first vector's first input beat to its result).
+
+    A design taking ``in_beats > 1`` beats per vector (a streaming CNN: one pixel per beat)
+    is fed its beats back to back, vector after vector without a gap, so the interval is
+    what the design sustains (at least ``in_beats``: one beat per clock at most) and the
+    latency includes streaming the first vector in."""
     x = np.resize(np.asarray(inputs), (STEADY_VECTORS, np.asarray(inputs).shape[1]))
     result = executor.run(x, SimConfig(stall_in=0.0, stall_out=0.0, seed=seed))
     cycles = result.output_cycles
-    if len(cycles) != STEADY_VECTORS or result.first_in_cycle is None:
+    if len(cycles) != STEADY_VECTORS or result.first_in_cycle is None \
+            or len(result.input_cycles) != STEADY_VECTORS:
         raise FlowError(f"the no-stall run gave {len(cycles)} of {STEADY_VECTORS} results; "
                         f"see {executor.build_dir / 'sim.log'}")
     half = STEADY_VECTORS // 2

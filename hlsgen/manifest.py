@@ -12,6 +12,7 @@ from typing import Any
 
 MANIFEST = "design.json"
 OPTIONAL = ("folded", "roms")  # written only when not empty
+DEFAULTED = {"in_beats": 1}    # written only when not the default
 
 
 class ManifestError(ValueError):
@@ -78,12 +79,23 @@ class DesignManifest:
     out_features: int
     out_bits: int
     out_signed: bool
-    latency: int              # cycles from an accepted input to its output (no stalls)
+    latency: int              # cycles from an input's first accepted beat to its output (no stalls)
     initiation_interval: int  # cycles between accepted inputs at full rate
     # folded designs: each layer's ROM capacity, and the ROM files (relative to the design
     # folder) the RTL loads with $readmemh (empty for other architectures)
     folded: tuple[LayerCapacity, ...] = ()
     roms: tuple[str, ...] = ()
+    # AXI4-Stream input beats per input vector (1: the whole vector in one beat). With
+    # ``in_beats = B > 1`` (a streaming CNN: B = H*W pixels in raster order), beat ``p`` of a
+    # vector carries its features ``c*B + p`` for ``c = 0 .. in_features/B - 1``, feature
+    # ``c`` at bits ``[c*in_bits, (c+1)*in_bits)``, and ``tlast`` goes on a vector's last beat.
+    # The output is always one beat per vector.
+    in_beats: int = 1
+
+    @property
+    def in_beat_features(self) -> int:
+        """Features in one input beat."""
+        return self.in_features // self.in_beats
 
     def to_json(self) -> str:
         doc = dataclasses.asdict(self)
@@ -93,6 +105,9 @@ class DesignManifest:
                 del doc[name]       # absent when empty: other architectures' manifests
             else:
                 doc[name] = list(doc[name])
+        for name, default in DEFAULTED.items():
+            if doc[name] == default:
+                del doc[name]       # absent when the default: one-beat designs' manifests
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -119,6 +134,9 @@ class DesignManifest:
                 else:
                     values[f.name] = tuple(value)
                 continue
+            if f.name in DEFAULTED and f.name not in doc:
+                values[f.name] = DEFAULTED[f.name]
+                continue
             if f.name not in doc:
                 raise ManifestError(f"{source}: missing field {f.name!r} (made by another "
                                     "hlsgen version?); regenerate the design with "
@@ -129,6 +147,10 @@ class DesignManifest:
                 raise ManifestError(f"{source}: field {f.name!r} should be "
                                     f"{expected.__name__}, got {value!r}; regenerate the design")
             values[f.name] = tuple(value) if f.name == "sources" else value
+        beats = values["in_beats"]
+        if beats < 1 or values["in_features"] % beats:
+            raise ManifestError(f"{source}: in_beats {beats} does not divide in_features "
+                                f"{values['in_features']}; regenerate the design")
         return cls(**values)
 
     @classmethod

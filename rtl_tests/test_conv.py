@@ -2,10 +2,14 @@
 padding, stride, kernel sizes, channel counts, block shapes and pooling, with random stalls
 on both streams, on Verilator and Icarus; every generated design is lint clean.
 
-The top takes one image per beat; inside, each map streams one pixel (all channels) per
-beat through the serializer, conv/pool/collect stages and the dense tail, each stage with
-its own valid/ready handshake, so the random input gaps and output backpressure reach every
-stage (line buffers, window issue credits, pooling output register, collector)."""
+The top takes one pixel (all channels) per beat in raster order (``in_beats = H*W`` beats per
+image in ``design.json``; the executor packs them from it) and gives one result beat per
+image; inside, each map streams one pixel per beat through the conv/pool/collect stages and
+the dense tail, each stage with its own valid/ready handshake, so the random input gaps and
+output backpressure reach every stage (line buffers, window issue credits, pooling output
+register, collector). Images follow each other without a gap; the top frames them by
+counting pixels and carries the tlast of an image's last pixel to its result (a tlast on any
+other pixel is ignored)."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from hlsgen import numerics
 from hlsgen.generate import generate
 from hlsgen.randcnn import random_cnn
 from hlsgen.schedules.stream import ConvStage, StreamSchedule
-from hlsgen.sim.runner import SimConfig, compare, simulate
+from hlsgen.manifest import DesignManifest
+from hlsgen.sim.runner import SimConfig, compare, input_beats, simulate, vector_lasts
 from hlsgen.sim.toolchain import SimulatorError, find_verilator
 
 # name: (input map, convs, pooling, dense sizes, signed input)
@@ -39,6 +44,10 @@ CASES = {
                               ("avg", 2), (4,), True),
     "maxpool4x4-signed": ((1, 8, 8), [dict(out=2, kernel=3, padding=1, block=(2, 3))],
                           ("max", 4), (), True),
+    # the last two rows are in no window: the result is ready before the image's last pixel
+    # is in, and must wait for it (and its tlast)
+    "stride3-trailing-rows": ((2, 3, 3), [dict(out=2, kernel=1, stride=(3, 1), block=(1, 2))],
+                              None, (), False),
 }
 
 
@@ -55,9 +64,14 @@ def _inputs(rng, net, count: int) -> np.ndarray:
     return x
 
 
-def check_stream(net, x, workdir, simulator, config=SimConfig(seed=5)) -> None:
+def check_stream(net, x, workdir, simulator, config=SimConfig(seed=5)):
+    """Generate, simulate, require every bit and every tlast to match; returns the
+    schedule and the simulation result."""
     schedule = generate(net, workdir / "design")
     assert isinstance(schedule, StreamSchedule)
+    c, h, w = schedule.pixel_in.channels, schedule.pixel_in.height, schedule.pixel_in.width
+    assert DesignManifest.load(workdir / "design").in_beats == h * w
+    assert c * h * w == net.input_features
     result = simulate(workdir / "design", x, config, workdir / "build", simulator)
     expected = numerics.forward(net, x).reshape(len(x), -1)  # a map comes out in torch order
     cmp = compare(result.outputs, expected)
@@ -65,6 +79,46 @@ def check_stream(net, x, workdir, simulator, config=SimConfig(seed=5)) -> None:
     assert result.lasts_ok, "tlast did not come out with its image"
     assert cmp.mismatches == 0, (f"{cmp.mismatches}/{cmp.vectors} images differ, first "
                                  f"{cmp.first_mismatches}")
+    return schedule, result
+
+
+def test_pixel_beats_are_raster_order_channel_0_low():
+    """Hand-packed: a 2-channel 2x3 image (PyTorch order c*6 + y*3 + x) of 4-bit values
+    goes as 6 beats, pixel (y, x) = beat y*3 + x, channel 0 in bits [3:0]; tlast only on
+    the last beat of a tlast vector."""
+    image = np.array([[1, 2, 3, 4, 5, 6,          # channel 0, rows y=0, y=1
+                       9, 10, 11, 12, 13, 14]])   # channel 1
+    beats = input_beats(image, 6, 4, [1])
+    assert beats == [[0x91, 0], [0xA2, 0], [0xB3, 0], [0xC4, 0], [0xD5, 0], [0xE6, 1]]
+    # negative values in two's complement; a vector without tlast has none on its last beat
+    assert input_beats(np.array([[-1, -8]]), 1, 4, [0]) == [[0x8F, 0]]
+    assert input_beats(np.array([[-1, -8]]), 2, 4, [1]) == [[0xF, 0], [0x8, 1]]
+    # stray tlasts go on other beats only, never move the vector's own
+    strays = input_beats(np.repeat(image, 3, axis=0), 6, 4, vector_lasts(3, 2), 1.0)
+    assert [b[1] for b in strays] == [1] * 5 + [0] + [1] * 6 + [1] * 5 + [1]
+    assert vector_lasts(5, 2) == [0, 1, 0, 1, 1]
+    with pytest.raises(ValueError, match="do not divide"):
+        input_beats(image, 5, 4, [1])
+
+
+def test_manifest_in_beats_round_trip(tmp_path):
+    """A CNN's design.json says its beats per image; an MLP's leaves the field out (one
+    beat per vector), and a count that does not divide the vector is refused."""
+    from hlsgen.manifest import ManifestError
+    from hlsgen.randnet import random_network
+
+    net, _ = _net("3x3-pad1-c3")
+    generate(net, tmp_path / "cnn")
+    m = DesignManifest.load(tmp_path / "cnn")
+    assert (m.in_beats, m.in_beat_features, m.in_features) == (36, 3, 108)
+    assert DesignManifest.from_json(m.to_json()) == m
+    mlp = random_network(np.random.default_rng(0), [6, 4], (2, 2))
+    generate(mlp, tmp_path / "mlp")
+    text = (tmp_path / "mlp" / "design.json").read_text()
+    assert "in_beats" not in text and DesignManifest.from_json(text).in_beats == 1
+    bad = m.to_json().replace('"in_beats": 36', '"in_beats": 35')
+    with pytest.raises(ManifestError, match="in_beats 35 does not divide"):
+        DesignManifest.from_json(bad)
 
 
 @pytest.mark.sim
@@ -80,6 +134,41 @@ def test_conv_stream_under_stalls(stall_in, stall_out, tmp_path, simulator):
     net, rng = _net("two-convs-maxpool-dense")
     check_stream(net, _inputs(rng, net, 12), tmp_path, "verilator",
                  SimConfig(stall_in=stall_in, stall_out=stall_out, seed=11, frame=3))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("stall_in, stall_out", [(0.0, 0.0), (0.3, 0.7)])
+def test_tlast_only_from_an_images_last_pixel(stall_in, stall_out, tmp_path, each_simulator):
+    """The documented framing: images back to back (no gap when the source never stalls),
+    a tlast on every pixel but the last of most images (stray, ignored) and none on the last
+    pixel of two images in three (frame 3): every result is bit-exact and carries exactly
+    the tlast of its image's last pixel."""
+    net, rng = _net("two-convs-maxpool-dense")
+    config = SimConfig(stall_in=stall_in, stall_out=stall_out, seed=3, frame=3,
+                       stray_tlast=1.0)
+    _, result = check_stream(net, _inputs(rng, net, 7), tmp_path, each_simulator, config)
+    assert len(result.input_cycles) == 7
+
+
+@pytest.mark.sim
+def test_images_back_to_back_at_the_walk_rate(tmp_path, simulator):
+    """With no stalls, image i+1's pixels follow image i's at once: the conv takes one beat
+    per clock except at padding positions, so in steady state an image's last pixel is
+    accepted exactly one padded-raster walk (Hp x Wp cycles) after the previous one's, and
+    the results come out at the same interval."""
+    net, rng = _net("3x3-pad1-c3")
+    x = _inputs(rng, net, 8)
+    schedule, result = check_stream(net, x, tmp_path, "verilator",
+                                    SimConfig(stall_in=0.0, stall_out=0.0))
+    conv = next(s for s in schedule.stages if isinstance(s, ConvStage))
+    walk = conv.hp * conv.wp
+    assert schedule.initiation_interval == walk
+    assert np.diff(result.input_cycles).tolist() == [walk] * 7
+    assert np.diff(result.output_cycles)[2:].tolist() == [walk] * 5
+    # the first image: its 36 pixels, one per clock, and a wait at each row's 2 padding
+    # positions between its first and last pixel
+    assert result.input_cycles[0] - result.first_in_cycle == \
+        (conv.height - 1) * conv.wp + conv.width - 1
 
 
 @pytest.mark.sim

@@ -32,11 +32,6 @@ class VerilogNames(DesignNames):
         """A folded layer's processing element."""
         return f"{self.layer(index)}_pe"
 
-    @property
-    def serializer(self) -> str:
-        """A streaming design's image-to-pixel serializer."""
-        return f"{self.design}_serializer"
-
     def stage(self, kind: str, index: int) -> str:
         """A streaming design's stage: ``conv``/``pool``/``dense`` + its (first) layer's
         index, ``collect`` + the flatten's index (``collect_out`` after the last map)."""
@@ -119,7 +114,7 @@ def _stage_module(names: VerilogNames, st: object) -> tuple[str, str, int]:
 def render_stream_files(schedule: StreamSchedule) -> dict[str, str]:
     """Every RTL file of a streaming (feature-map) design, by file name: the FIFO, each
     adder-graph layer (conv cores and dense layers, as the unrolled architecture renders
-    them), the serializer, one module per stage, and the top."""
+    them), one module per stage, and the top (which takes the pixels itself)."""
     names = VerilogNames(schedule.plan.name)
     common = {"header": provenance(schedule), "names": names}
     files = {FIFO_FILE: render_template("verilog/hlsgen_axis_fifo.v.j2", **common)}
@@ -128,9 +123,6 @@ def render_stream_files(schedule: StreamSchedule) -> dict[str, str]:
             files[names.layer_file(layer.plan.index)] = render_template(
                 "verilog/layer.v.j2", layer=layer, lp=layer.plan,
                 levels_per_stage=schedule.levels_per_stage, **common)
-    files[f"{names.serializer}.v"] = render_template(
-        "verilog/stream_serializer.v.j2", ser=schedule.serializer, plan=schedule.plan,
-        **common)
     stage_names, widths = [], []
     for st in schedule.stages:
         module, template, width = _stage_module(names, st)
@@ -147,10 +139,12 @@ def render(schedule: UnrolledSchedule | FoldedSchedule | StreamSchedule) -> Rend
     """The design folder's RTL files and manifest."""
     if isinstance(schedule, FoldedSchedule):
         return _render_folded(schedule)
+    extra = {}
     if isinstance(schedule, StreamSchedule):
         rtl = render_stream_files(schedule)
+        extra["in_beats"] = schedule.in_beats  # the top takes one pixel per beat
     else:
         rtl = render_files(schedule)
     manifest = design_manifest(schedule, BACKEND, tuple(f"rtl/{f}" for f in rtl),
-                               schedule.latency)
+                               schedule.latency, **extra)
     return RenderedDesign({f"rtl/{name}": text for name, text in rtl.items()}, manifest)

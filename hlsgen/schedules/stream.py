@@ -5,8 +5,12 @@ A feature map travels as a stream of pixels (all channels of one pixel per beat,
 in the least significant bits) in raster order. The design is a chain of stages, each with a
 valid/ready stream in and out:
 
-* **serializer**: the top takes one image per AXI4-Stream beat (the network input vector,
-  PyTorch order ``c*H*W + y*W + x``) and emits its pixels in raster order;
+* **input** (:class:`PixelInput`): the top's AXI4-Stream input carries the image itself, one
+  pixel per beat in raster order (``in_beats = H*W`` beats per network input vector; beat
+  ``p`` holds features ``c*H*W + p`` of the PyTorch-order vector, channel 0 in the least
+  significant bits). The top counts pixels to frame images (``TLAST`` on an image's last
+  pixel is carried to that image's result beat; a ``TLAST`` on any other pixel is ignored)
+  and feeds the pixels straight to the first stage;
 * **conv2d**: walks the zero-padded input raster (``Hp x Wp`` positions; a padding position
   takes no beat), keeping ``Kh-1`` line buffers of ``Wp`` pixels and a ``Kh x Kw`` window
   register; at every position where a stride-aligned window ends it feeds the window
@@ -23,8 +27,9 @@ valid/ready stream in and out:
 * **dense**: consecutive dense layers as the unrolled architecture builds them (adder
   graphs, free-running, credits and an output FIFO).
 
-The top admits at most ``2**TLAST_AW`` images in flight and carries each image's ``tlast``
-in a small FIFO to its output beat.
+The output is one beat per image: the network's output vector (a map in PyTorch order).
+The top holds an image's last pixel while ``2**TLAST_AW`` whole images are in flight, and
+carries the ``tlast`` of each image's last pixel in a small FIFO to its output beat.
 """
 
 from __future__ import annotations
@@ -55,12 +60,18 @@ class PassLayer:
 
 
 @dataclass(frozen=True)
-class Serializer:
+class PixelInput:
+    """The top's input stream: one pixel of ``channels`` x ``bits`` per beat, ``pixels`` =
+    ``height * width`` beats (raster order) per image; ``count_bits`` for the top's pixel
+    counter."""
+
     channels: int
+    height: int
+    width: int
     bits: int
     pixels: int
     count_bits: int
-    # (pixel, channel) -> the feature of the input vector (PyTorch order), pixel-major
+    # (pixel, channel, the feature of the input vector (PyTorch order)), pixel-major
     order: tuple[tuple[int, int, int], ...]
 
 
@@ -155,7 +166,7 @@ class StreamSchedule:
     """A network with feature maps as a chain of streaming stages (unrolled architecture)."""
 
     plan: DesignPlan
-    serializer: Serializer
+    pixel_in: PixelInput
     stages: tuple[Stage, ...]
     layers: tuple[object, ...]   # per plan layer: its UnrolledLayer or a PassLayer
     levels_per_stage: int
@@ -164,14 +175,20 @@ class StreamSchedule:
     tlast_aw: int = TLAST_AW
 
     @property
+    def in_beats(self) -> int:
+        """AXI4-Stream input beats per network input vector: one per pixel."""
+        return self.pixel_in.pixels
+
+    @property
     def initiation_interval(self) -> int:
-        """Cycles per image at full rate: the slowest stage's walk."""
-        return max([self.serializer.pixels + 1] + [getattr(s, "cycles", 1) for s in self.stages])
+        """Cycles per image at full rate: the input's pixels or the slowest stage's walk."""
+        return max([self.pixel_in.pixels] + [getattr(s, "cycles", 1) for s in self.stages])
 
     @property
     def latency(self) -> int:
-        """A bound on the cycles from an accepted image to its result (no stalls)."""
-        total = self.serializer.pixels + 1
+        """A bound on the cycles from an image's first accepted pixel to its result beat
+        (no stalls): every stage's walk and pipeline in turn (they overlap in hardware)."""
+        total = 1
         for s in self.stages:
             total += getattr(s, "cycles", 0) + getattr(s, "depth", 1) + 1
         return total
@@ -209,7 +226,7 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
     c, h, w = first.in_shape
     b = plan.in_type.bits
     hw = h * w
-    ser = Serializer(c, b, hw, _bits(hw - 1),
+    pixel_in = PixelInput(c, h, w, b, hw, _bits(hw - 1),
                      tuple((p, ch, ch * hw + p) for p in range(hw) for ch in range(c)))
     stages: list[Stage] = []
     per_layer: list[object] = []
@@ -255,4 +272,4 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
     elif len(plan.layers[-1].out_shape if hasattr(plan.layers[-1], "out_shape") else ()) == 3:
         last = plan.layers[-1]
         stages.append(_collect(-1, last.out_shape, last.out_type.bits))
-    return StreamSchedule(plan, ser, tuple(stages), tuple(per_layer), levels_per_stage, dsp)
+    return StreamSchedule(plan, pixel_in, tuple(stages), tuple(per_layer), levels_per_stage, dsp)

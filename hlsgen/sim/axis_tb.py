@@ -1,10 +1,12 @@
 """cocotb testbench for any generated design with AXI4-Stream in/out.
 
 Run by :mod:`hlsgen.sim.runner`, never by hand: the job file named by ``HLSGEN_SIM_JOB``
-holds the input vectors, the stream widths and the stall settings; this testbench drives the
-vectors with random ``tvalid`` gaps, applies random ``tready`` backpressure, checks the
-AXI4-Stream rules on the output (once valid, a beat stays valid and stable until taken) and
-writes every received beat to the results file. Comparing with the reference model is the
+holds the input beats (already packed by the runner from the vectors and the manifest's
+``in_beats``: one beat per vector, or one pixel per beat for a streaming CNN, each with its
+``tlast``), the stream widths and the stall settings; this testbench drives the beats with
+random ``tvalid`` gaps, applies random ``tready`` backpressure, checks the AXI4-Stream rules
+on the output (once valid, a beat stays valid and stable until taken) and writes every
+received beat to the results file. Comparing with the reference model is the
 host's job, so a mismatch is counted and reported rather than ending the run.
 
 Each clock: at the falling edge, decide the transfers of the rising edge just past from the
@@ -21,7 +23,6 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from hlsgen.numerics import pack as _pack
 from hlsgen.numerics import unpack as _unpack
 
 
@@ -31,12 +32,11 @@ async def stream_vectors(dut) -> None:
     with open(os.environ["HLSGEN_SIM_JOB"], encoding="utf-8") as fh:
         job = json.load(fh)
     rng = random.Random(job["seed"])
-    inputs: list[list[int]] = job["inputs"]
-    n = len(inputs)
-    in_w, out_w = job["in_bits"], job["out_bits"]
-    in_total = in_w * job["in_features"]
-    frame = job["frame"]
-    lasts_in = [int((i + 1) % frame == 0 or i == n - 1) for i in range(n)]
+    beats: list[list[int]] = job["beats"]  # [data word, tlast] in stream order
+    per_vector = job["in_beats"]
+    n = len(beats) // per_vector           # vectors, and so output beats expected
+    out_w = job["out_bits"]
+    in_total = job["in_beat_bits"]
 
     Clock(dut.aclk, 10, unit="ns").start()
     dut.aresetn.value = 0
@@ -51,6 +51,7 @@ async def stream_vectors(dut) -> None:
     outputs: list[list[int]] = []
     lasts: list[int] = []
     out_cycles: list[int] = []
+    in_cycles: list[int] = []  # the cycle each vector's last beat was accepted
     errors: list[str] = []
     idx = 0
     in_valid = False
@@ -65,6 +66,8 @@ async def stream_vectors(dut) -> None:
             if first_in is None:
                 first_in = cycle
             idx += 1
+            if idx % per_vector == 0:
+                in_cycles.append(cycle)
             in_valid = False
         if m_valid and out_ready:
             outputs.append(_unpack(m_data, job["out_features"], out_w, job["out_signed"]))
@@ -76,10 +79,10 @@ async def stream_vectors(dut) -> None:
             held = (m_data, int(m_last))
         if len(outputs) == n:
             break
-        if not in_valid and idx < n and rng.random() >= job["stall_in"]:
+        if not in_valid and idx < len(beats) and rng.random() >= job["stall_in"]:
             in_valid = True
-            dut.s_axis_tdata.value = _pack(inputs[idx], in_w)
-            dut.s_axis_tlast.value = lasts_in[idx]
+            dut.s_axis_tdata.value = beats[idx][0]
+            dut.s_axis_tlast.value = beats[idx][1]
         elif not in_valid:
             dut.s_axis_tdata.value = rng.getrandbits(in_total)  # must be ignored
             dut.s_axis_tlast.value = rng.getrandbits(1)
@@ -100,11 +103,11 @@ async def stream_vectors(dut) -> None:
     result = {
         "outputs": outputs,
         "lasts": lasts,
-        "expected_lasts": lasts_in,
         "protocol_errors": errors,
         "first_in_cycle": first_in,
         "last_out_cycle": last_out,
         "out_cycles": out_cycles,
+        "in_cycles": in_cycles,
     }
     with open(job["results"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)
