@@ -13,8 +13,10 @@ estimate (:mod:`hlsgen.cost`) and their ratio. A rerun with the same ``--work`` 
 finished points.
 
 The peers come from ``benchmarks/results/peers.json`` (``benchmarks/peers.py``: HGQ2 at a
-sweep of beta + da4ml, and unstructured 75% magnitude pruning + da4ml, synthesized by the
-same Yosys command), read as they are: this script never retrains a peer. The targets of the
+sweep of beta + da4ml) and ``benchmarks/results/unstructured_128_64.json``
+(``benchmarks/hardware.py`` on ``benchmarks/artifacts/unstructured_1x1_128_64.json``: 75%
+magnitude pruning of the 64-128-64-10 net + da4ml), synthesized by the same Yosys command,
+read as they are: this script never retrains a peer. The targets of the
 cost-objective issue are checked against them and printed in the markdown:
 
 * 64-64-10: hlsgen's smallest measured LUT-eq at integer accuracy >= 0.98 against the
@@ -142,6 +144,19 @@ def peer_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def baseline_rows(path: Path, net: str) -> list[dict[str, Any]]:
+    """The da4ml rows of a ``benchmarks/hardware.py`` result (unstructured pruning + da4ml on
+    the same Yosys flow), as peer rows of ``net``."""
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    return [{"flow": "unstructured 75% + da4ml", "net": net, "name": r["design"],
+             "int_accuracy": r["int_accuracy"], "lut_eq": r["lut_eq"], "lut": r["lut"],
+             "carry": r["carry"], "ff": r["ff"], "source": str(path),
+             "latency_cutoff": doc.get("latency_cutoff"), "yosys_s": r.get("yosys_s")}
+            for r in doc.get("rows", []) if str(r.get("flow", "")).startswith("da4ml")]
+
+
 def smallest(rows: list[dict[str, Any]], net: str, floor: float,
              flow: str | None = None, prefix: str | None = None) -> dict[str, Any] | None:
     ok = [r for r in rows if r["net"] == net and r["int_accuracy"] >= floor
@@ -186,7 +201,8 @@ def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
                      f"{r['input']['bits']}b | {r['activation_bits']} | "
                      f"{r['rtl_mismatches']}/{r['rtl_vectors']} |")
     for r in peers:
-        lines.append(f"| {r['net']} | {r['flow']} | beta {r.get('beta', '-')} | "
+        point = f"beta {r['beta']}" if r.get("beta") is not None else r.get("name", "-")
+        lines.append(f"| {r['net']} | {r['flow']} | {point} | "
                      f"{r['int_accuracy']:.4f} | {r['lut_eq']} | {r.get('lut', '-')} | "
                      f"{r.get('carry', '-')} | {r.get('ff', '-')} | - | - | - | - | - |")
     lines += ["", "Goals:", ""]
@@ -244,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=str(ROOT / "build" / "lut-pareto"),
                    help="the sweep's folder (kept: a rerun skips finished points)")
     p.add_argument("--peers", default=str(ROOT / "benchmarks" / "results" / "peers.json"))
+    p.add_argument("--baseline", default=str(ROOT / "benchmarks" / "results" /
+                                             "unstructured_128_64.json"),
+                   help="benchmarks/hardware.py's result for the 64-128-64-10 unstructured "
+                   "75%% artifact (its da4ml row is the 64-128-64-10 peer)")
     p.add_argument("--only", help="comma-separated point names (default: all)")
     p.add_argument("--nets", help="comma-separated nets (default: all)")
     p.add_argument("--workers", type=int, default=2)
@@ -279,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{net:13s} {name:9s} int {r['int_accuracy']:.4f} LUT-eq {r['lut_eq']:6d} "
               f"(est. {r['lut_eq_estimate']}) FF {r['ff']} mismatches {r['rtl_mismatches']}",
               flush=True)
-    peers = peer_rows(Path(args.peers))
+    peers = peer_rows(Path(args.peers)) + baseline_rows(Path(args.baseline), "64-128-64-10")
     checks = goals(rows, peers)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     doc = {"benchmark": "lut_pareto",
