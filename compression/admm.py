@@ -274,7 +274,7 @@ class MicroStructureSparsifier:
     @staticmethod
     def _project(w: torch.Tensor, group: Mapping[str, Any]
                  ) -> tuple[torch.Tensor, np.ndarray, int | None]:
-        if group.get("budget") is not None:  # objective "luts": see compression/budget.py
+        if group.get("budget") is not None:  # objective luts / bits: compression/budget.py
             return project_budget_scaled(w, group["block"], group["w_bits"], group["in_bits"],
                                          group["budget"], group["k_digits"],
                                          search=group["w_scale"] == "search",
@@ -349,7 +349,7 @@ class MicroStructureSparsifier:
             g.pop("Z", None)
             g.pop("U", None)
             cap = None
-            if g.get("budget") is not None:
+            if g.get("budget") is not None and g.get("measure", "luts") == "luts":
                 cap = csd_table(g["w_bits"])[torch.round(z.abs().double()
                                                          * 2.0 ** w_frac).long()].long()
             param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"],
@@ -442,7 +442,8 @@ class MicroStructureSparsifier:
                 g[k] = v.clone() if isinstance(v, torch.Tensor) else (
                     v.copy() if isinstance(v, np.ndarray) else v)
             g["rho"] = float(s["rho"])
-            for k in ("budget", "in_bits", "measure"):  # objective "luts": the budget the run started with
+            # a cost objective's budget: the one the run started with
+            for k in ("budget", "in_bits", "measure"):
                 if s.get(k) is not None:
                     g[k] = s[k]
         self.steps = int(state["steps"])

@@ -46,10 +46,10 @@ from hlsgen.layers import AvgPool2dLayer, Conv2dLayer, FlattenLayer, MaxPool2dLa
 from hlsgen.numerics import forward, frac_for_range, predict, quantize
 
 from .admm import ExponentialRhoScheduler, demote_zero_blocks, make_sparsifier
+from .budget import with_budgets
 from .export import json_safe
 from .graph import FloatOp, UnsupportedLayer, fold_batchnorm, from_fx, from_onnx
 from .model import ActFakeQuant, _act_frac, _bias_quant, _weight_param
-from .budget import with_budgets
 from .pipeline import (CompressConfig, CompressResult, _epoch, _progress, accuracy,
                        admm_step_lr, deterministic, digit_histogram)
 

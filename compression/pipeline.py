@@ -54,16 +54,16 @@ import torch
 from torch import nn
 
 import hlsgen.artifact
-from hlsgen.datasets import Split, load_digits_split
 from hlsgen.artifact import QType
+from hlsgen.datasets import Split, load_digits_split
 from hlsgen.numerics import convert, forward, predict
 
 from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
 from .budget import CostPenalty, with_budgets
-from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
+from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 
 OBJECTIVES = ("multipliers", "luts", "bits")
 WIDTHS = ("fixed", "auto")

@@ -173,7 +173,8 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
 
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
-                    "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol", "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
+                    "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol",
+                    "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
                     "model", "data", "conv_block", "conv_prune", "conv_unify")
 
 

@@ -89,8 +89,10 @@ def test_surrogate_tracks_the_exact_adder_bits_of_the_fitted_designs():
 
 def test_surrogate_of_random_networks_is_within_a_factor():
     rng = np.random.default_rng(5)
-    for sizes, block, w_bits, a_bits in (((64, 48, 10), (1, 16), 8, 8), ((40, 32, 10), (2, 4), 4, 5),
-                                         ((64, 64, 10), (1, 8), 6, 3), ((30, 20), (1, 1), 8, 8)):
+    for sizes, block, w_bits, a_bits in (((64, 48, 10), (1, 16), 8, 8),
+                                         ((40, 32, 10), (2, 4), 4, 5),
+                                         ((64, 64, 10), (1, 8), 6, 3),
+                                         ((30, 20), (1, 1), 8, 8)):
         net = random_network(rng, sizes, block, w_bits=w_bits, a_bits=a_bits)
         for exact, sur in _exact_and_surrogate(net):
             if exact > 200:  # tiny layers are dominated by rounding
