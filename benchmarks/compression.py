@@ -62,8 +62,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Compressor settings (the keys of `hlsgen compress`, as its parser types them: floats for
 # fractions, ints for counts, (rows, cols) block shapes), the sweep's [[points]] tables.
-NETS: dict[str, dict[str, Any]] = {"64-64-10": {"hidden": (64,)},
-                                   "64-128-64-10": {"hidden": (128, 64)}}
+# Every row spells out the fraction objective (`--objective multipliers`: prune / unify are
+# exact block counts), the default before the cost objective; benchmarks/lut_pareto.py
+# measures the cost objective.
+NETS: dict[str, dict[str, Any]] = {"64-64-10": {"hidden": (64,), "objective": "multipliers"},
+                                   "64-128-64-10": {"hidden": (128, 64),
+                                                    "objective": "multipliers"}}
 COMPACT: dict[str, Any] = {"block": (2, 32), "prune": 0.6, "unify": 1.0,
                            "output_block": (1, 16), "output_prune": 0.4, "output_unify": 1.0}
 NO_ADMM: dict[str, Any] = {"admm_epochs": 0}

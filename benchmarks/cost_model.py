@@ -10,6 +10,12 @@ model's coefficients are fitted by least squares on the *fit* half of the layers
 design) and its error is reported on every layer, the *held-out* half separately. Writes
 ``cost_model.json`` and ``cost_model.md`` (the per-layer table: exact counts, estimate,
 measurement, error) under ``--out``; paste the printed coefficients into ``hlsgen/cost.py``.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/cost_model.py --check A.json,B.json [--name N]
+
+checks the model as it is (no refit) on further artifacts, layer by layer, at one adder
+level per stage: ``cost_model_N.{json,md}`` (default ``N`` = ``check``) beside the
+calibration's.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ DESIGNS = {
 
 def load(name: str, spec) -> artifact.Network:
     if isinstance(spec, str):
-        return artifact.load(ROOT / spec)
+        return artifact.load(spec if Path(spec).is_absolute() else ROOT / spec)
     sizes, block, probs, w_bits, a_bits, signed = spec
     rng = np.random.default_rng(sorted(DESIGNS).index(name))
     return random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed,
@@ -122,14 +128,53 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def check(paths: list[str], work: Path, out: Path, name: str) -> None:
+    """The model as it is (hlsgen/cost.py's coefficients) against Yosys on ``paths``."""
+    coef = {"k1": cost.LUT_EQ_PER_ADDER_BIT[1], "c": cost.LUT_EQ_PER_OUTPUT_BIT,
+            "ff": cost.FF_PER_REGISTER_BIT}
+    for p in paths:
+        DESIGNS[Path(p).stem] = p
+    t0 = time.monotonic()
+    rows = measure([Path(p).stem for p in paths], (1,), work)
+    for r in rows:
+        r["fit"] = False
+    apply(rows, coef)
+    summary = {"max_abs_lut_eq_err": max(abs(r["lut_eq_err"]) for r in rows),
+               "max_abs_ff_err": max(abs(r["ff_err"]) for r in rows),
+               "within_tolerance": all(abs(r["lut_eq_err"]) <= cost.TOLERANCE for r in rows)}
+    result = {"benchmark": "cost model (hlsgen/cost.py, as fitted) on further designs vs Yosys "
+                           "synth_ecp5 -nodsp -noflatten, per layer",
+              "command": "PYTHONPATH=. python benchmarks/cost_model.py "
+                         + shlex.join(sys.argv[1:]),
+              "machine": machine(), "yosys": find("yosys").version, "coefficients": coef,
+              "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"cost_model_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = [f"# {result['benchmark']}", "", table(rows), "",
+          f"- coefficients (not refitted): {coef}",
+          *[f"- {k}: {100 * v:.1f}%" if isinstance(v, float) else f"- {k}: {v}"
+            for k, v in summary.items()],
+          f"- command: `{result['command']}`", f"- machine: {result['machine']}",
+          f"- Yosys {result['yosys']}", f"- wall time: {result['wall_s']:.0f} s", ""]
+    (out / f"cost_model_{name}.md").write_text("\n".join(md))
+    print(table(rows))
+    print(summary)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--work", default=None, help="keep the work folders here")
     ap.add_argument("--levels", default="1,2", help="levels per stage to measure (default 1,2)")
+    ap.add_argument("--check", default="", help="comma-separated artifacts: check the model "
+                    "as fitted on them (no refit)")
+    ap.add_argument("--name", default="check", help="with --check: cost_model_NAME.{json,md}")
     args = ap.parse_args()
     levels = tuple(int(x) for x in args.levels.split(","))
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hlsgen-cost-"))
+    if args.check:
+        check(args.check.split(","), work, Path(args.out), args.name)
+        return
     t0 = time.monotonic()
     rows = measure(list(DESIGNS), levels, work)
     coef = fit(rows, levels)

@@ -45,6 +45,7 @@ from torch.nn.utils import parametrize
 
 from hlsgen.artifact import BlockKind
 
+from .budget import csd_table, project_budget_scaled
 from .projection import (block_costs, block_counts, blocked, expand_blocks, grid_round,
                          project_scaled, solve_assignment, weight_levels)
 
@@ -52,7 +53,8 @@ __all__ = ["BaseRhoScheduler", "ExponentialRhoScheduler", "MicroStructure",
            "MicroStructureSparsifier", "ReweightedSparsifier", "StructuredWeight",
            "demote_zero_blocks", "make_sparsifier"]
 
-_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "rho")
+_LAYER_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale", "rho", "budget",
+               "in_bits", "measure")
 # the per-layer settings a checkpoint must agree on to be loaded
 _CONFIG_KEYS = ("block", "prune", "unify", "w_bits", "k_digits", "w_scale")
 # group entries that are neither config nor state (torch.ao's KEYS_NOT_IN_STATE_DICT)
@@ -77,7 +79,8 @@ class MicroStructure(nn.Module):
     """
 
     def __init__(self, weight: torch.Tensor, kinds: np.ndarray, block: tuple[int, int],
-                 w_bits: int | None, w_frac: int | None, k_digits: int | None = None) -> None:
+                 w_bits: int | None, w_frac: int | None, k_digits: int | None = None,
+                 digit_cap: torch.Tensor | None = None) -> None:
         super().__init__()
         shape = tuple(weight.shape)
         self.block = (int(block[0]), int(block[1]))
@@ -109,6 +112,12 @@ class MicroStructure(nn.Module):
         self.magnitudes = nn.Parameter(mags)
         self.register_buffer("w_frac", torch.tensor(0 if w_frac is None else int(w_frac)))
         self.fake_quant = w_bits is not None
+        # objective "luts": each weight keeps at most the CSD digits the budgeted projection
+        # gave it (0: stays zero), so fine-tuning cannot buy back the adders it saved
+        if digit_cap is not None and w_bits is None:
+            raise ValueError("digit_cap needs a quantization grid (w_bits)")
+        self.register_buffer("digit_cap", None if digit_cap is None
+                             else torch.as_tensor(digit_cap, dtype=torch.int64).clone())
 
     def structured(self, original: torch.Tensor) -> torch.Tensor:
         """The structured weight before quantization."""
@@ -123,7 +132,16 @@ class MicroStructure(nn.Module):
         scale = 2.0 ** int(self.w_frac)
         if self.w_bits == 1:  # binary: the sign of every kept weight, one grid step
             return w + (torch.sign(w) / scale - w).detach()
-        q = grid_round(w, int(self.w_frac), self.w_bits, self.k_digits) / scale
+        if self.digit_cap is None:
+            q = grid_round(w, int(self.w_frac), self.w_bits, self.k_digits) / scale
+        else:
+            q = torch.zeros_like(w)
+            for k in torch.unique(self.digit_cap).tolist():
+                if k > 0:
+                    kk = k if self.k_digits is None else min(k, self.k_digits)
+                    q = torch.where(self.digit_cap == k,
+                                    grid_round(w, int(self.w_frac), self.w_bits, kk), q)
+            q = q / scale
         inside = (w * scale).abs() <= self.q_top
         return torch.where(inside, w + (q - w).detach(), q)
 
@@ -256,6 +274,11 @@ class MicroStructureSparsifier:
     @staticmethod
     def _project(w: torch.Tensor, group: Mapping[str, Any]
                  ) -> tuple[torch.Tensor, np.ndarray, int | None]:
+        if group.get("budget") is not None:  # objective luts / bits: compression/budget.py
+            return project_budget_scaled(w, group["block"], group["w_bits"], group["in_bits"],
+                                         group["budget"], group["k_digits"],
+                                         search=group["w_scale"] == "search",
+                                         measure=group.get("measure", "luts"))
         return project_scaled(w, group["block"], group["prune"], group["unify"],
                               group["w_bits"], group["k_digits"],
                               search=group["w_scale"] == "search")
@@ -325,7 +348,12 @@ class MicroStructureSparsifier:
             g["kinds"], g["w_frac"] = kinds, w_frac
             g.pop("Z", None)
             g.pop("U", None)
-            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"])
+            cap = None
+            if g.get("budget") is not None and g.get("measure", "luts") == "luts":
+                cap = csd_table(g["w_bits"])[torch.round(z.abs().double()
+                                                         * 2.0 ** w_frac).long()].long()
+            param = MicroStructure(z, kinds, g["block"], g["w_bits"], w_frac, g["k_digits"],
+                                   digit_cap=cap)
             parametrize.register_parametrization(module, "weight", param)
             g["param"] = param
         self.frozen = True
@@ -414,6 +442,10 @@ class MicroStructureSparsifier:
                 g[k] = v.clone() if isinstance(v, torch.Tensor) else (
                     v.copy() if isinstance(v, np.ndarray) else v)
             g["rho"] = float(s["rho"])
+            # a cost objective's budget: the one the run started with
+            for k in ("budget", "in_bits", "measure"):
+                if s.get(k) is not None:
+                    g[k] = s[k]
         self.steps = int(state["steps"])
 
 

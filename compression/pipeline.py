@@ -54,13 +54,19 @@ import torch
 from torch import nn
 
 import hlsgen.artifact
+from hlsgen.artifact import QType
 from hlsgen.datasets import Split, load_digits_split
-from hlsgen.numerics import forward, predict
+from hlsgen.numerics import convert, forward, predict
 
 from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
+from .budget import CostPenalty, with_budgets
 from .export import export_network, json_safe
 from .model import build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
+from .widths import as_float, choose_act_bits, choose_input_bits, input_type
+
+OBJECTIVES = ("multipliers", "luts", "bits")
+WIDTHS = ("fixed", "auto")
 
 __all__ = ["LOW_BIT_LR_FACTOR", "CompressConfig", "CompressResult", "accuracy",
            "admm_step_lr", "compress", "compress_digits", "deterministic", "digit_histogram"]
@@ -111,6 +117,24 @@ class CompressConfig:
     k_digits: int | None = None  # at most this many nonzero CSD digits per weight magnitude
     rw_eps: float = 0.5          # reweighted: alpha_b = 1 / (r_b / mean r + eps)
     rw_every: int = 4            # reweighted: re-weight every this many epochs
+    # What the projection minimizes the distance under (see compression/budget.py):
+    # "multipliers": the block fractions above fix how many blocks are pruned / unified /
+    # dense; "luts": a hardware-cost budget per layer (modelled adder bits, hlsgen.cost),
+    # every block choosing its kind and digit count by distance per cost; "bits": the same
+    # with the stored weight bits as the cost (the ROMs of the folded design). The budget is
+    # ``max_luts`` (estimated LUT-eq of the whole design) when given, else what the
+    # fraction structure would cost; it is split among layers in proportion to that cost.
+    objective: str = "luts"
+    max_luts: int | None = None
+    # with objective "luts": the W-step's differentiable cost surrogate, a group lasso
+    # weighted by each block's modelled cost (compression.budget.CostPenalty); 0 disables it
+    cost_reg: float = 0.0
+    # Widths: the input is converted to ``in_bits`` (None: the data's own type); "auto"
+    # chooses the input width and every hidden layer's activation width (at most a_bits)
+    # as the narrowest whose training accuracy stays within ``width_tol`` of the full width.
+    in_bits: int | None = None
+    widths: str = "fixed"
+    width_tol: float = 0.005
 
     def __post_init__(self) -> None:
         # accept lists (e.g. from JSON or a command line) but store tuples
@@ -148,6 +172,18 @@ class CompressConfig:
             raise ValueError("need rho_growth >= 1 and rho_max >= rho")
         if self.admm_optimizer not in ("sgd", "adam"):
             raise ValueError(f"admm_optimizer must be 'sgd' or 'adam', got {self.admm_optimizer!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, "
+                             f"got {self.objective!r}")
+        if self.max_luts is not None and (self.objective != "luts" or self.max_luts < 1):
+            raise ValueError("max_luts needs objective 'luts' and must be >= 1")
+        if self.cost_reg < 0 or (self.cost_reg > 0 and self.objective != "luts"):
+            raise ValueError("cost_reg must be >= 0 and needs objective 'luts'")
+        if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
+            raise ValueError(f"in_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if self.widths not in WIDTHS or not 0.0 <= self.width_tol < 1.0:
+            raise ValueError(f"widths must be one of {', '.join(WIDTHS)} and width_tol in "
+                             "[0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 < self.act_percentile <= 100.0:
             raise ValueError("label_smoothing must lie in [0, 1) and act_percentile in (0, 100]")
 
@@ -303,10 +339,15 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         raise ValueError("checkpoint_every must be >= 1")
     ckpt_path = None if checkpoint is None else Path(checkpoint)
     resume = _load_checkpoint(ckpt_path, cfg)
-    in_q = split.input_type
-    scale = 2.0 ** -in_q.frac  # the float model sees exactly the values the integers mean
-    x_tr = torch.tensor(split.x_train * scale, dtype=torch.float32)
-    x_te = torch.tensor(split.x_test * scale, dtype=torch.float32)
+    src_q = split.input_type
+    in_q = src_q if cfg.in_bits is None else input_type(src_q, split.x_train, cfg.in_bits)
+
+    def inputs(q: QType) -> tuple[torch.Tensor, torch.Tensor]:
+        # the float model sees exactly the values the integers of type q mean
+        return (as_float(convert(split.x_train, src_q, q), q),
+                as_float(convert(split.x_test, src_q, q), q))
+
+    x_tr, x_te = inputs(in_q)
     y_tr = torch.tensor(split.y_train, dtype=torch.int64)
     y_te = torch.tensor(split.y_test, dtype=torch.int64)
     with deterministic(cfg.seed):
@@ -325,13 +366,25 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             model.load_state_dict(resume["model"])
             gen.set_state(resume["gen"])
             float_acc = float(resume["float_accuracy"])
+        if cfg.widths == "auto" and cfg.in_bits is None:
+            # chosen from the dense model once; a resumed run reads the choice back
+            in_q = (choose_input_bits(model, split.x_train, y_tr, src_q, cfg.width_tol)
+                    if resume is None else QType(**resume["input_type"]))
+            x_tr, x_te = inputs(in_q)
 
         # 2. ADMM (or reweighted regularization) towards the micro-structure
         linears = [lin for _, lin, _, _ in linear_layers(model)]
         sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
-        sparsifier.prepare(model, [{"module": lin, **cfg.layer_config(i, len(linears))}
-                                   for i, lin in enumerate(linears)])
+        groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
+        groups = with_budgets(groups, [lin.weight.detach() for lin in linears], in_q.bits,
+                              cfg.a_bits, sum(lin.out_features for lin in linears),
+                              cfg.objective, cfg.max_luts)
+        cost_penalty = None
+        if cfg.cost_reg > 0:
+            cost_penalty = CostPenalty(linears, [g["block"] for g in groups],
+                                       [g["in_bits"] for g in groups], cfg.cost_reg)
+        sparsifier.prepare(model, [{"module": lin, **g} for lin, g in zip(linears, groups)])
         rho_scheduler = ExponentialRhoScheduler(sparsifier, growth=cfg.rho_growth,
                                                 max_rho=cfg.rho_max)
         step_lr = admm_step_lr(cfg)
@@ -350,6 +403,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             if ckpt_path is not None:
                 _save_checkpoint(ckpt_path, {
                     "config": asdict(cfg), "admm_epoch": epoch, "model": model.state_dict(),
+                    "input_type": in_q.to_json(),
                     "gen": gen.get_state(), "float_accuracy": float_acc,
                     "sparsifier": sparsifier.state_dict() if epoch else None,
                     "rho_scheduler": rho_scheduler.state_dict() if epoch else None,
@@ -360,7 +414,9 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         bar = _progress(cfg.admm_epochs, cfg.method, progress)
         bar.update(start)
         for epoch in range(start, cfg.admm_epochs):
-            loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty)
+            loss = _epoch(model, opt, x_tr, y_tr, cfg, gen, sparsifier.penalty
+                          if cost_penalty is None else
+                          (lambda: sparsifier.penalty() + cost_penalty()))  # noqa: B023
             sparsifier.step()
             rho_scheduler.step()
             if cfg.admm_reset_optimizer:
@@ -378,6 +434,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         sparsifier.freeze()
         projected_acc = accuracy(model, x_te, y_te)
         calibrate(model, x_tr, in_q.frac, percentile=cfg.act_percentile)
+        if cfg.widths == "auto":
+            choose_act_bits(model, x_tr, y_tr, in_q.frac, cfg.width_tol, cfg.act_percentile)
         quantized_acc = accuracy(model, x_te, y_te)
 
         # 4. fine-tuning: structure frozen, everything fake-quantized
@@ -412,7 +470,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         net = export_network(model, in_q, name=name, meta=json_safe(meta))
 
     # 5. the integer model, by the reference arithmetic
-    int_acc = float(np.mean(predict(forward(net, split.x_test)) == split.y_test))
+    x_int = convert(split.x_test, src_q, in_q)
+    int_acc = float(np.mean(predict(forward(net, x_int)) == split.y_test))
     meta["accuracy"]["int"] = int_acc
     meta["digits"] = {"k_digits": cfg.k_digits, "histogram": digit_histogram(net)}
     net = hlsgen.artifact.Network(name=net.name, input_features=net.input_features,

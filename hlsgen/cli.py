@@ -133,6 +133,24 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "in every ADMM step (joint quantization; use it below 8 bits)")
     g.add_argument("--k-digits", type=int, help="at most K nonzero canonical-signed-digit "
                    "digits per weight magnitude (K-1 adders each)")
+    g.add_argument("--objective", choices=("luts", "multipliers", "bits"), help="what the "
+                   "projection trades distance against: a hardware-cost budget where every "
+                   "block picks its kind and digit count by accuracy per LUT (luts, default; "
+                   "budget: --max-luts, else what the block fractions cost), exactly the block "
+                   "fractions (multipliers: --prune/--unify are counts, as before the cost "
+                   "objective), or the stored weight bits (bits: the folded design's ROMs)")
+    g.add_argument("--max-luts", type=int, help="with --objective luts: the design's budget in "
+                   "estimated ECP5 LUT-eq (hlsgen/cost.py)")
+    g.add_argument("--cost-reg", type=float, help="with --objective luts: weight of the "
+                   "W-step's differentiable cost surrogate (a group lasso priced per block by "
+                   "its modelled adders; default 0: off)")
+    g.add_argument("--in-bits", type=int, help="convert the inputs to this many bits (default: "
+                   "the data's own 8-bit type; 5 holds the 0..16 digits pixels exactly)")
+    g.add_argument("--widths", choices=("fixed", "auto"), help="auto: choose the input width "
+                   "and each hidden layer's activation width (at most --a-bits) as the "
+                   "narrowest within --width-tol of the training accuracy")
+    g.add_argument("--width-tol", type=float, help="training-accuracy loss allowed per width "
+                   "choice (default 0.005)")
     g.add_argument("--epochs", type=int, help="dense training epochs (default 60)")
     g.add_argument("--admm-epochs", type=int, help="ADMM/reweighted epochs (default 200)")
     g.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 100)")
@@ -155,6 +173,7 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
 
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
+                    "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol",
                     "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
                     "model", "data", "conv_block", "conv_prune", "conv_unify")
 

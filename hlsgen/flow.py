@@ -15,7 +15,7 @@ from . import numerics
 from .artifact import Network, digest
 from .blockrom import rom_tree
 from .manifest import DesignManifest, ManifestError
-from .datasets import DIGITS_INPUT, Split, load_digits_split
+from .datasets import Split, load_digits_split
 from .output import write_tree
 from .plan import make_plan
 from .randnet import random_inputs
@@ -32,13 +32,22 @@ class FlowError(ValueError):
 
 
 def digits_compatible(net: Network) -> bool:
-    """Whether the network takes the digits images as its input."""
-    return net.input_features == 64 and net.input == DIGITS_INPUT and net.output_features >= 10
+    """Whether the network takes the digits images as its input: 64 unsigned features (of
+    any width: the pixels are converted to the network's input type, see :func:`as_input`)
+    and at least 10 outputs."""
+    return net.input_features == 64 and not net.input.signed and net.output_features >= 10
+
+
+def as_input(net: Network, split: Split, x: np.ndarray) -> np.ndarray:
+    """The split's integer inputs converted to the network's input type
+    (:func:`hlsgen.numerics.convert`; the identity when the types agree)."""
+    return numerics.convert(x, split.input_type, net.input)
 
 
 def reference_accuracy(net: Network, split: Split) -> float:
     """Accuracy of the integer reference model on the test images."""
-    return float(np.mean(numerics.predict(numerics.forward(net, split.x_test)) == split.y_test))
+    x = as_input(net, split, split.x_test)
+    return float(np.mean(numerics.predict(numerics.forward(net, x)) == split.y_test))
 
 
 def stimulus(net: Network, vectors: str, count: int | None, seed: int
@@ -46,11 +55,11 @@ def stimulus(net: Network, vectors: str, count: int | None, seed: int
     """Input vectors (and labels when known): ``digits`` test images or ``random`` ones."""
     if vectors == "digits":
         if not digits_compatible(net):
-            raise FlowError("this network does not take 8x8 digits images (64 unsigned 8-bit "
-                            "inputs, frac 4); use --vectors random")
+            raise FlowError("this network does not take 8x8 digits images (64 unsigned "
+                            "inputs, at least 10 outputs); use --vectors random")
         split = load_digits_split()
         n = len(split.x_test) if count is None else min(count, len(split.x_test))
-        return split.x_test[:n], split.y_test[:n]
+        return as_input(net, split, split.x_test[:n]), split.y_test[:n]
     if vectors == "random":
         return random_inputs(np.random.default_rng(seed), net, count or 256), None
     raise FlowError(f"unknown vector set {vectors!r}; choose 'digits' or 'random'")

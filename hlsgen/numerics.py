@@ -148,6 +148,20 @@ def quantize(x: np.ndarray, q: QType) -> np.ndarray:
     return np.clip(scaled, q.lo, q.hi).astype(np.int64)
 
 
+def convert(x: np.ndarray, src: QType, dst: QType) -> np.ndarray:
+    """Integers of type ``src`` as integers of type ``dst``: exact when ``dst`` is finer,
+    rounded half up (like :func:`requantize`) when it is coarser; saturated to ``dst``.
+
+    How data of one type (the digits pixels, ``DIGITS_INPUT``) reach a network whose
+    compressor chose a narrower input type: the conversion is part of the input contract,
+    done before the first layer, never inside the hardware."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = src.frac - dst.frac
+    if shift >= 0:
+        return requantize(x, shift, False, dst)
+    return np.clip(x << -shift, dst.lo, dst.hi)
+
+
 def dequantize(v: np.ndarray, frac: int) -> np.ndarray:
     """Integers with ``frac`` fractional bits back to floats."""
     return np.asarray(v, dtype=np.float64) * (2.0 ** -frac)

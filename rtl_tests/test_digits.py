@@ -34,3 +34,28 @@ def test_digits_example_every_test_image(tmp_path, each_simulator) -> None:
     # measured against the plan: one result per clock, the schedule's latency
     assert sim["cycles_per_inference"] == schedule.initiation_interval == 1
     assert sim["rtl_latency_cycles"] == schedule.latency
+
+
+@pytest.mark.sim
+def test_narrow_input_network_on_digits(tmp_path) -> None:
+    """A network whose compressor chose a 3-bit input: the digits reach it converted
+    (``numerics.convert``) and the RTL built on the narrow type agrees bit for bit."""
+    import dataclasses
+
+    from hlsgen.fixedpoint import QType
+    from hlsgen.flow import stimulus
+
+    base = artifact.load(EXAMPLE)
+    narrow = QType(3, 2, False)
+    first = dataclasses.replace(base.layers[0], bias=base.layers[0].bias >> 2)  # acc frac - 2
+    net = dataclasses.replace(base, input=narrow,
+                              layers=(dataclasses.replace(first, output=QType(
+                                  8, first.output.frac - 2, False)), *base.layers[1:]))
+    artifact.validate(net)
+    x, y = stimulus(net, "digits", None, 0)
+    assert x.max() <= narrow.hi
+    generate(net, tmp_path / "design")
+    sim = simulate_design(net, tmp_path / "design", x, y, SimConfig(seed=2),
+                          tmp_path / "build", "verilator")
+    assert sim["rtl_vectors"] == 360 and sim["rtl_mismatches"] == 0
+    assert sim["rtl_accuracy"] == float(np.mean(numerics.predict(numerics.forward(net, x)) == y))

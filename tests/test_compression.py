@@ -344,7 +344,7 @@ def test_act_fake_quant():
 
 TINY = CompressConfig(hidden=(16,), block=(2, 4), prune=0.5, unify=0.7, output_block=(1, 4),
                       output_prune=0.3, output_unify=0.5, epochs=4, admm_epochs=4,
-                      finetune_epochs=2, seed=1)
+                      finetune_epochs=2, seed=1, objective="multipliers")
 
 
 def _manual_run():

@@ -1,0 +1,92 @@
+"""Per-layer widths: the input width and each hidden layer's activation width.
+
+HGQ-style learned widths are the other lever of LUT-minimal networks besides the weights:
+every adder of a layer is about as wide as the layer's input. The compressor narrows them
+where the accuracy allows (``CompressConfig.widths = "auto"``), by a documented greedy rule
+measured on the *training* split (the test split never chooses anything):
+
+* **input**: the data's integers (``src``, e.g. ``DIGITS_INPUT``) are converted to a
+  narrower unsigned/signed type by :func:`hlsgen.numerics.convert` (round half up,
+  saturate); the narrowest width whose converted training inputs keep the dense float
+  model's training accuracy within ``tol`` of the full width is taken. The fraction bits are
+  the most the width allows for the data's range, never more than ``src`` has, so a width
+  that holds every value (5 bits for the 0..16 digits pixels) is exact;
+* **activations**: after the structure is frozen and the quantizers calibrated, each hidden
+  layer in turn takes the narrowest width (from ``a_bits`` down to 2) whose fake-quantized
+  model keeps its training accuracy within ``tol`` of the accuracy at the start of the
+  search; each trial recalibrates every scale. The logits keep ``a_bits`` (they feed no
+  adder, only the comparison).
+
+Fine-tuning follows the choice, so the weights adapt to the narrower types.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from hlsgen.artifact import QType
+from hlsgen.numerics import convert, frac_for_range
+
+from .model import ActFakeQuant, calibrate, linear_layers
+
+__all__ = ["choose_act_bits", "choose_input_bits", "input_type"]
+
+MIN_BITS = 2
+
+
+def input_type(src: QType, x: np.ndarray, bits: int) -> QType:
+    """The ``bits``-wide type the integers ``x`` (of type ``src``) convert to: the finest
+    power-of-two scale that holds their largest magnitude, at most ``src``'s."""
+    top = float(np.abs(np.asarray(x, dtype=np.int64)).max(initial=0)) * 2.0 ** -src.frac
+    frac = min(src.frac, frac_for_range(top, bits, src.signed))
+    return QType(bits=int(bits), frac=int(frac), signed=src.signed)
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(x).argmax(1) == y).double().mean())
+    model.train(was)
+    return acc
+
+
+def as_float(x: np.ndarray, q: QType) -> torch.Tensor:
+    return torch.tensor(np.asarray(x, dtype=np.float64) * 2.0 ** -q.frac, dtype=torch.float32)
+
+
+def choose_input_bits(model: nn.Module, x: np.ndarray, y: torch.Tensor, src: QType,
+                      tol: float) -> QType:
+    """The narrowest input type whose converted training inputs keep ``model``'s accuracy
+    within ``tol`` of the unconverted inputs (see the module docstring)."""
+    ref = _accuracy(model, as_float(x, src), y)
+    best = src
+    for bits in range(src.bits - 1, MIN_BITS - 1, -1):
+        q = input_type(src, x, bits)
+        if _accuracy(model, as_float(convert(x, src, q), q), y) < ref - tol:
+            break
+        best = q
+    return best
+
+
+def choose_act_bits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, input_frac: int,
+                    tol: float, percentile: float) -> list[int]:
+    """Narrow each hidden layer's activation quantizer in turn (see the module docstring);
+    leaves the model calibrated at the chosen widths and returns them per Linear."""
+    quants: list[ActFakeQuant] = [q for _, _, q, relu in linear_layers(model)
+                                  if q is not None and relu]
+    calibrate(model, x, input_frac, percentile=percentile)
+    ref = _accuracy(model, x, y)
+    for q in quants:
+        keep = q.bits
+        for bits in range(q.bits - 1, MIN_BITS - 1, -1):
+            q.bits = bits
+            calibrate(model, x, input_frac, percentile=percentile)
+            if _accuracy(model, x, y) < ref - tol:
+                break
+            keep = bits
+        q.bits = keep
+        calibrate(model, x, input_frac, percentile=percentile)
+    return [q.bits for _, _, q, _ in linear_layers(model) if q is not None]
