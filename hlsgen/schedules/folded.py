@@ -52,6 +52,9 @@ from .stream import (TLAST_AW, CollectStage, PassLayer, PixelInput, PoolStage, _
 
 DEFAULT_CYCLE_BUDGET = 32  # the default P makes each layer's walk about this many cycles
 STAGES = 5                 # registers from the issued address to the accumulator (S1..S5)
+# a walk's output buffer is free again depth + TURNAROUND cycles after the walk starts (its
+# last word reaches S5, the result is offered, taken at once, and the buffer marked empty)
+TURNAROUND = STAGES + 1
 ROM_SUFFIX = "blocks"
 
 
@@ -232,15 +235,34 @@ class FoldedConvStage:
                      for c in range(kw - 1, self.wp, sw))
 
     @property
-    def cycles(self) -> int:
-        """Cycles per image at full rate (images back to back, no stalls): a position a
-        clock, but a window is taken by the core no sooner than ``depth`` cycles after the
-        previous one, so each window costs ``max(gap, depth)`` for ``gap`` positions since
-        the previous window end (cyclically: the next image follows)."""
+    def take_times(self) -> tuple[int, ...]:
+        """The cycles at which the core takes the windows of three images back to back (no
+        stalls, the next stage taking each result at once), from the first window's take.
+
+        The window ending ``g`` positions after the previous one is taken ``g`` cycles
+        after it at the soonest (a position a clock, none while a window waits); the core
+        takes one no sooner than ``depth`` cycles after the previous one (its walk), and no
+        sooner than ``depth + TURNAROUND`` cycles after the one before that (it claims one
+        of its two output buffers, free once the result two walks back is taken)."""
         ends = self.window_ends
         walk = self.hp * self.wp
         gaps = [ends[0] + walk - ends[-1]] + [b - a for a, b in zip(ends, ends[1:])]
-        return sum(max(g, self.core.depth) for g in gaps)
+        d = self.core.depth
+        times = [0]
+        for i in range(1, 3 * len(ends)):
+            t = times[-1] + max(gaps[i % len(ends)], d)
+            if i >= 2:
+                t = max(t, times[-2] + d + TURNAROUND)
+            times.append(t)
+        return tuple(times)
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per image at full rate (images back to back, no stalls, the next stage
+        never stalling it): the third image's windows' takes after the second's."""
+        n = len(self.window_ends)
+        times = self.take_times
+        return times[2 * n] - times[n]
 
     @property
     def depth(self) -> int:
@@ -538,7 +560,7 @@ def schedule_folded(plan: DesignPlan, pes: Sequence[int] = (), depths: Sequence[
     folded = {lp.index: fold_layer(lp, pes[i] if i < len(pes) else 0,
                                    depths[i] if i < len(depths) else 0, budget)
               for i, lp in enumerate(matrix)}
-    if len(matrix) == len(plan.layers):
+    if all(lp.kind == "dense" for lp in plan.layers):
         return FoldedSchedule(plan, tuple(folded[lp.index] for lp in plan.layers))
     return _schedule_spatial(plan, folded)
 
