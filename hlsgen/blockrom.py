@@ -176,7 +176,7 @@ def design_roms(schedule: FoldedSchedule) -> list[RomImage]:
     """Every ROM image of a folded schedule, layer by layer: the walk ROM the RTL loads,
     the block-kind map and the biases."""
     images = []
-    for layer in schedule.layers:
+    for layer in schedule.folded_layers:
         prefix = f"l{layer.plan.index}_{_safe(layer.plan.name)}"
         images.append(walk_rom(layer))
         images.append(kind_rom(layer.plan, prefix))

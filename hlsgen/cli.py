@@ -577,15 +577,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             csim = _csim(net, tmp / "hls", vectors, paths.build / "csim", args.vectors,
                          paths.out / "csim.json")
             atomic_write_text(tmp / "csim.json", _sim_text(csim))
-        if all(lp.kind == "dense" for lp in schedule.plan.layers):
-            roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
-                              else make_schedule(schedule.plan, "folded",
-                                                 _schedule_options(args)),
-                              tmp / "rom", ROM_FORMATS)
-            _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
-        else:  # the folded architecture (and its ROMs) does not take feature maps yet
-            roms = None
-            _say("no ROM files: the folded architecture does not support conv/pooling yet")
+        roms = write_roms(schedule if isinstance(schedule, FoldedSchedule)
+                          else make_schedule(schedule.plan, "folded",
+                                             _schedule_options(args)),
+                          tmp / "rom", ROM_FORMATS)
+        _say(f"{len(roms)} ROM files -> {paths.out / 'rom'}")
         synth = _synthesize(args, tmp / "design", tmp / "synth", artifact.digest(net)) \
             if args.synth else None
         rep = _report(schedule, net, sim, roms, synth, csim)

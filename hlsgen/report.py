@@ -104,7 +104,7 @@ def _folded(schedule: FoldedSchedule) -> dict[str, Any]:
              "busiest_pe_blocks": l.busiest_blocks, "busiest_pe_words": l.busiest,
              "cycles_lower_bound": l.lower_bound, "walk_cycles": l.depth,
              "multipliers": l.multiplier_count}
-            for l in schedule.layers],
+            for l in getattr(schedule, "folded_layers", schedule.layers)],
     }
 
 

@@ -175,12 +175,18 @@ def test_architectures_and_refusals(tmp_path, capsys):
                                                                 block=(1, 2))])
     stages = make_schedule(make_plan(tail)).stages
     assert isinstance(stages[-1], CollectStage) and stages[-1].index == -1
-    with pytest.raises(ValueError, match="folded architecture does not support"):
-        make_schedule(make_plan(net), "folded")
+    # the folded architecture: the same chain with folded conv and dense stages
+    from hlsgen.schedules.folded import FoldedConvStage, FoldedDenseStage, FoldedSchedule
+
+    folded = make_schedule(make_plan(net), "folded")
+    assert isinstance(folded, FoldedSchedule)
+    assert [type(s) for s in folded.stages] == [FoldedConvStage, PoolStage, CollectStage,
+                                                FoldedDenseStage]
     path = art.save(net, tmp_path / "cnn.json")
-    code = main(["generate", str(path), "--arch", "folded", "--out", str(tmp_path / "d")])
+    code = main(["generate", str(path), "--arch", "folded", "--backend", "hls", "--out",
+                 str(tmp_path / "d")])
     err = capsys.readouterr().err
-    assert code == 2 and "conv2d" in err and "--arch unrolled" in err
+    assert code == 2 and "feature maps" in err and "--arch unrolled" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
     assert main(["generate", str(path), "--out", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "rtl" / "random_cnn_conv0.v").is_file()

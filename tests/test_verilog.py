@@ -257,6 +257,8 @@ def test_every_template_is_rendered(monkeypatch, verilator, tmp_path):
                      pool=("avg", 2), dense=(3,))
     files.update({f"stream/{k}": v
                   for k, v in render(make_schedule(make_plan(cnn))).tree().items()})
+    files.update({f"folded_stream/{k}": v
+                  for k, v in render(make_schedule(make_plan(cnn), "folded")).tree().items()})
     # the Verilog backend's templates (tests/test_hls_backend.py covers templates/hls/)
     assert sorted(set(used)) == [t for t in all_templates() if t.startswith("verilog/")]
     for name, text in files.items():

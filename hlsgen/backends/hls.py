@@ -282,6 +282,10 @@ def render_files(schedule: Schedule) -> dict[str, str]:
         raise ValueError(f"the hls backend renders the {', '.join(LAYER_TEMPLATES)} "
                          f"architecture(s), not {schedule.arch!r}; use --backend verilog or "
                          f"--arch {next(iter(LAYER_TEMPLATES))}")
+    if getattr(schedule, "stages", ()) and not isinstance(schedule, StreamSchedule):
+        raise ValueError(f"the hls backend does not render a {schedule.arch} network with "
+                         "feature maps (conv2d, pooling, flatten); use --backend verilog or "
+                         "--arch unrolled")
     plan = schedule.plan
     names = HlsNames(plan.name)
     stream = isinstance(schedule, StreamSchedule)

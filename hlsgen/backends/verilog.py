@@ -65,7 +65,7 @@ def render_folded_files(schedule: FoldedSchedule) -> dict[str, str]:
     names = VerilogNames(schedule.plan.name)
     common = {"header": provenance(schedule), "names": names}
     files = {}
-    for layer in schedule.layers:
+    for layer in schedule.folded_layers:
         lp = layer.plan
         nbr, nbc = block_grid(lp.out_features, lp.in_features, lp.block)
         context = dict(layer=layer, nbr=nbr, nbc=nbc,
@@ -75,8 +75,37 @@ def render_folded_files(schedule: FoldedSchedule) -> dict[str, str]:
         files[f"{names.pe(lp.index)}.v"] = render_template("verilog/pe_folded.v.j2", **context)
         files[names.layer_file(lp.index)] = render_template("verilog/layer_folded.v.j2",
                                                             **context)
+    if schedule.stages:
+        return {FIFO_FILE: render_template("verilog/hlsgen_axis_fifo.v.j2", **common),
+                **files, **_folded_stage_files(schedule, names, common)}
     files[names.top_file] = render_template("verilog/top_folded.v.j2", schedule=schedule,
                                             plan=schedule.plan, **common)
+    return files
+
+
+def _folded_stage_files(schedule: FoldedSchedule, names: VerilogNames,
+                        common: dict[str, object]) -> dict[str, str]:
+    """A folded CNN's stage modules and its top: the streaming top and pooling/collect
+    stages, with folded conv and dense stages (``*_folded.v.j2``) around the folded layers."""
+    from ..schedules.folded import FoldedConvStage, FoldedDenseStage
+
+    files, stage_names, widths = {}, [], []
+    for st in schedule.stages:
+        if isinstance(st, FoldedConvStage):
+            module, template = names.stage("conv", st.index), "verilog/stream_conv_folded.v.j2"
+            width = st.out_channels * st.out_bits
+        elif isinstance(st, FoldedDenseStage):
+            module, template = names.stage("dense", st.index), "verilog/stream_dense_folded.v.j2"
+            last = st.layers[-1].plan
+            width = last.out_features * last.out_type.bits
+        else:
+            module, template, width = _stage_module(names, st)
+        files[f"{module}.v"] = render_template(template, st=st, module=module, **common)
+        stage_names.append(module)
+        widths.append(width)
+    files[names.top_file] = render_template("verilog/top_stream.v.j2", schedule=schedule,
+                                            plan=schedule.plan, stage_names=stage_names,
+                                            widths=widths, **common)
     return files
 
 
@@ -88,7 +117,8 @@ def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
     manifest = design_manifest(
         schedule, BACKEND, tuple(f"rtl/{f}" for f in rtl), schedule.latency,
         folded=schedule.capacities,
-        roms=tuple(f"{ROM_DIR}/{cap.rom}.mem" for cap in schedule.capacities))
+        roms=tuple(f"{ROM_DIR}/{cap.rom}.mem" for cap in schedule.capacities),
+        **({"in_beats": schedule.in_beats} if schedule.stages else {}))
     return RenderedDesign({**{f"rtl/{name}": text for name, text in rtl.items()}, **roms},
                           manifest)
 

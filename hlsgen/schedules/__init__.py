@@ -54,9 +54,11 @@ def make_schedule(plan: DesignPlan, arch: str = "unrolled",
 
 
 # architectures that build feature-map layers (conv2d, pooling, flatten): the unrolled one as
-# a chain of streaming stages (``stream.py``); the folded one refuses them for now
+# a chain of streaming stages (``stream.py``); the folded one as the same chain with each conv
+# and the dense tail on folded layers (``folded.py``)
 SPATIAL_ARCHITECTURES: dict[str, Callable[[DesignPlan, ScheduleOptions], Schedule]] = {
     "unrolled": lambda plan, o: schedule_stream(plan, o.levels_per_stage, o.dsp),
+    "folded": lambda plan, o: schedule_folded(plan, o.pes, o.rom_depths, o.cycle_budget),
 }
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Sequence, Union
 
 from ..blockrom import pe_word_width
 from ..blocks import BlockKind, BlockPlan, block_grid, input_width
@@ -47,9 +47,14 @@ from ..layerplan import LayerPlan
 from ..manifest import LayerCapacity
 from ..numerics import WidthError, check_acc_width, signed_width, sum_range
 from ..plan import DesignPlan
+from .stream import (TLAST_AW, CollectStage, PassLayer, PixelInput, PoolStage, _bits,
+                     collect_stage, pixel_input, pool_stage)
 
 DEFAULT_CYCLE_BUDGET = 32  # the default P makes each layer's walk about this many cycles
 STAGES = 5                 # registers from the issued address to the accumulator (S1..S5)
+# a walk's output buffer is free again depth + TURNAROUND cycles after the walk starts (its
+# last word reaches S5, the result is offered, taken at once, and the buffer marked empty)
+TURNAROUND = STAGES + 1
 ROM_SUFFIX = "blocks"
 
 
@@ -195,45 +200,167 @@ class FoldedLayer:
 
 
 @dataclass(frozen=True)
+class FoldedConvStage:
+    """A conv layer of a folded CNN: the streaming conv's line buffers and window register
+    (``templates/verilog/stream_conv_folded.v.j2``) in front of a folded layer ``core`` on
+    the conv's ``[O, Kh*Kw*C]`` matrix, whose input vector is the window. A complete window
+    waits in the window register (the pixel input stalls) until the core takes it; the core
+    takes one every ``core.depth`` cycles at most (its walk), and the pixels up to the next
+    window end advance meanwhile."""
+
+    kind = "conv2d"
+    index: int
+    plan: LayerPlan
+    core: FoldedLayer
+    channels: int
+    bits: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    hp: int
+    wp: int
+    row_bits: int
+    col_bits: int
+    out_channels: int
+    out_bits: int
+
+    @property
+    def window_ends(self) -> tuple[int, ...]:
+        """Raster indices (in the padded ``hp x wp`` walk) of the positions where a
+        stride-aligned window ends."""
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        return tuple(r * self.wp + c for r in range(kh - 1, self.hp, sh)
+                     for c in range(kw - 1, self.wp, sw))
+
+    @property
+    def take_times(self) -> tuple[int, ...]:
+        """The cycles at which the core takes the windows of three images back to back (no
+        stalls, the next stage taking each result at once), from the first window's take.
+
+        The window ending ``g`` positions after the previous one is taken ``g`` cycles
+        after it at the soonest (a position a clock, none while a window waits); the core
+        takes one no sooner than ``depth`` cycles after the previous one (its walk), and no
+        sooner than ``depth + TURNAROUND`` cycles after the one before that (it claims one
+        of its two output buffers, free once the result two walks back is taken)."""
+        ends = self.window_ends
+        walk = self.hp * self.wp
+        gaps = [ends[0] + walk - ends[-1]] + [b - a for a, b in zip(ends, ends[1:])]
+        d = self.core.depth
+        times = [0]
+        for i in range(1, 3 * len(ends)):
+            t = times[-1] + max(gaps[i % len(ends)], d)
+            if i >= 2:
+                t = max(t, times[-2] + d + TURNAROUND)
+            times.append(t)
+        return tuple(times)
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per image at full rate (images back to back, no stalls, the next stage
+        never stalling it): the third image's windows' takes after the second's."""
+        n = len(self.window_ends)
+        times = self.take_times
+        return times[2 * n] - times[n]
+
+    @property
+    def depth(self) -> int:
+        """Window register, the wait for the core, and the core's walk and pipeline."""
+        return self.core.latency + 2
+
+
+@dataclass(frozen=True)
+class FoldedDenseStage:
+    """Consecutive dense layers of a folded CNN (after its flatten): folded layers in a
+    chain, each handing its result to the next through its two output buffers."""
+
+    index: int
+    layers: tuple[FoldedLayer, ...]
+
+    @property
+    def cycles(self) -> int:
+        return max(layer.depth for layer in self.layers)
+
+    @property
+    def depth(self) -> int:
+        return sum(layer.latency for layer in self.layers)
+
+
+FoldedStage = Union[FoldedConvStage, PoolStage, CollectStage, FoldedDenseStage]
+
+
+@dataclass(frozen=True)
 class FoldedSchedule:
-    """The whole network as a dataflow pipeline of folded layers."""
+    """The whole network as a dataflow pipeline of folded layers. A network with feature
+    maps (conv2d, pooling, flatten) also has its ``pixel_in`` stream and its chain of
+    ``stages`` (as :mod:`hlsgen.schedules.stream` builds them, with folded conv and dense
+    stages); its ``layers`` then hold a :class:`PassLayer` for each pooling / flatten."""
 
     plan: DesignPlan
-    layers: tuple[FoldedLayer, ...]
+    layers: tuple[FoldedLayer | PassLayer, ...]
     arch: str = "folded"
     # The weights are data (ROM words), so each PE's products by its magnitude or dense weights
     # are general multipliers whatever --dsp says (that policy concerns constant weights).
     dsp: str = "runtime"
+    pixel_in: PixelInput | None = None
+    stages: tuple[FoldedStage, ...] = ()
+    tlast_aw: int = TLAST_AW
+
+    @property
+    def folded_layers(self) -> tuple[FoldedLayer, ...]:
+        """The layers with a ROM (dense and conv2d), in order."""
+        return tuple(layer for layer in self.layers if isinstance(layer, FoldedLayer))
+
+    @property
+    def in_beats(self) -> int:
+        """AXI4-Stream input beats per network input vector (a CNN: one per pixel)."""
+        return self.pixel_in.pixels if self.pixel_in is not None else 1
 
     @property
     def initiation_interval(self) -> int:
-        """Cycles between inferences in steady state: the slowest layer's walk."""
+        """Cycles between inferences in steady state: the slowest layer's walk (a CNN: the
+        input's pixels or the slowest stage's cycles per image; the stages are decoupled by
+        their output buffers, so this is what the simulation measures when the slowest stage
+        is not starved by a burstier one before it)."""
+        if self.stages:
+            return max([self.in_beats] + [getattr(s, "cycles", 1) for s in self.stages])
         return max(layer.depth for layer in self.layers)
 
     @property
     def cycles_lower_bound(self) -> int:
-        """Max over layers of ``ceil(kept_blocks / P)`` (the layers overlap)."""
-        return max(layer.lower_bound for layer in self.layers)
+        """Max over layers of ``ceil(kept_blocks / P)`` (the layers overlap); a conv walks
+        once per window, and a CNN takes one pixel per clock at most."""
+        bounds = [layer.lower_bound for layer in self.folded_layers]
+        for s in self.stages:
+            if isinstance(s, FoldedConvStage):
+                bounds.append(len(s.window_ends) * s.core.lower_bound)
+        return max(bounds + ([self.in_beats] if self.stages else []))
 
     @property
     def latency(self) -> int:
+        """Cycles from taking an input to offering its result, no stalls (a CNN: a bound,
+        every stage's walk and pipeline in turn; they overlap in hardware)."""
+        if self.stages:
+            return 1 + sum(getattr(s, "cycles", 0) + getattr(s, "depth", 1) + 1
+                           for s in self.stages)
         return sum(layer.latency for layer in self.layers)
 
     @property
     def multipliers(self) -> int:
-        return sum(layer.multiplier_count for layer in self.layers)
+        return sum(layer.multiplier_count for layer in self.folded_layers)
 
     @property
     def adders(self) -> int:
-        return sum(layer.adder_count for layer in self.layers)
+        return sum(layer.adder_count for layer in self.folded_layers)
 
     @property
     def rom_bits(self) -> int:
-        return sum(layer.rom_bits for layer in self.layers)
+        return sum(layer.rom_bits for layer in self.folded_layers)
 
     @property
     def capacities(self) -> tuple[LayerCapacity, ...]:
-        return tuple(layer.capacity for layer in self.layers)
+        return tuple(layer.capacity for layer in self.folded_layers)
 
 
 # ----------------------------------------------------------------------------- balancing
@@ -413,20 +540,70 @@ def fold_layer(lp: LayerPlan, pes: int = 0, depth: int = 0,
     return _datapath(lp, cap, assignment, words)
 
 
+MATRIX_KINDS = ("dense", "conv2d")  # the layers folded onto PEs walking a ROM
+
+
 def schedule_folded(plan: DesignPlan, pes: Sequence[int] = (), depths: Sequence[int] = (),
                     budget: int = DEFAULT_CYCLE_BUDGET) -> FoldedSchedule:
-    """Fold every layer: ``pes[i]`` PEs for layer ``i`` (0 or missing: the default from
-    ``budget`` cycles), ``depths[i]`` ROM words (0: the busiest PE's words)."""
+    """Fold every dense / conv2d layer: ``pes[i]`` PEs for the ``i``-th of them (0 or
+    missing: the default from ``budget`` cycles), ``depths[i]`` ROM words (0: the busiest
+    PE's words). A conv folds its ``[O, Kh*Kw*C]`` matrix, walked once per window; pooling
+    and flatten are the streaming schedule's stages."""
     if budget < 1:
         raise ValueError(f"the cycle budget must be >= 1, got {budget}")
     if any(p < 0 for p in pes) or any(d < 0 for d in depths):
         raise ValueError("PE counts and ROM depths must be >= 0 (0: the default)")
-    if len(pes) > len(plan.layers) or len(depths) > len(plan.layers):
-        raise ValueError(f"{len(plan.layers)} layers, but {max(len(pes), len(depths))} "
-                         "per-layer values given")
-    return FoldedSchedule(plan, tuple(
-        fold_layer(lp, pes[i] if i < len(pes) else 0, depths[i] if i < len(depths) else 0,
-                   budget) for i, lp in enumerate(plan.layers)))
+    matrix = [lp for lp in plan.layers if lp.kind in MATRIX_KINDS]
+    if len(pes) > len(matrix) or len(depths) > len(matrix):
+        raise ValueError(f"{len(matrix)} dense/conv layers, but "
+                         f"{max(len(pes), len(depths))} per-layer values given")
+    folded = {lp.index: fold_layer(lp, pes[i] if i < len(pes) else 0,
+                                   depths[i] if i < len(depths) else 0, budget)
+              for i, lp in enumerate(matrix)}
+    if all(lp.kind == "dense" for lp in plan.layers):
+        return FoldedSchedule(plan, tuple(folded[lp.index] for lp in plan.layers))
+    return _schedule_spatial(plan, folded)
+
+
+def _schedule_spatial(plan: DesignPlan, folded: dict[int, FoldedLayer]) -> FoldedSchedule:
+    """A network with feature maps: the streaming schedule's chain of stages, with each
+    conv and the dense tail on folded layers."""
+    pin = pixel_input(plan)
+    stages: list[FoldedStage] = []
+    per_layer: list[FoldedLayer | PassLayer] = []
+    dense: list[FoldedLayer] = []
+    for lp in plan.layers:
+        if lp.kind == "dense":
+            dense.append(folded[lp.index])
+            per_layer.append(folded[lp.index])
+            continue
+        if dense:
+            raise ValueError(f"layer {lp.index} ({lp.name!r}): a {lp.kind} layer after dense "
+                             "layers is not supported")
+        if lp.kind == "conv2d":
+            core = folded[lp.index]
+            per_layer.append(core)
+            ci, hi, wi = lp.in_shape
+            hp, wp = hi + 2 * lp.padding[0], wi + 2 * lp.padding[1]
+            stages.append(FoldedConvStage(
+                lp.index, lp, core, ci, lp.in_type.bits, hi, wi, lp.kernel, lp.stride,
+                lp.padding, hp, wp, _bits(hp - 1), _bits(wp - 1), lp.out_features,
+                lp.out_type.bits))
+        elif lp.kind in ("maxpool2d", "avgpool2d"):
+            per_layer.append(PassLayer())
+            stages.append(pool_stage(lp))
+        elif lp.kind == "flatten":
+            per_layer.append(PassLayer())
+            stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))
+        else:
+            raise ValueError(f"layer {lp.index} ({lp.name!r}): the folded architecture "
+                             f"has no {lp.kind} stage")
+    if dense:
+        stages.append(FoldedDenseStage(dense[0].plan.index, tuple(dense)))
+    elif len(getattr(plan.layers[-1], "out_shape", ())) == 3:
+        last = plan.layers[-1]
+        stages.append(collect_stage(-1, last.out_shape, last.out_type.bits))
+    return FoldedSchedule(plan, tuple(per_layer), pixel_in=pin, stages=tuple(stages))
 
 
 # ----------------------------------------------------------------------------------- fit
@@ -470,8 +647,10 @@ def _fit_layer(lp: LayerPlan, cap: LayerCapacity) -> FoldedLayer:
 def fit(plan: DesignPlan, capacities: Sequence[LayerCapacity]) -> FoldedSchedule:
     """Schedule ``plan`` into an existing folded design's capacity (re-balanced for it), or
     raise FitError naming what does not fit."""
-    if len(capacities) != len(plan.layers):
-        raise FitError(f"the artifact has {len(plan.layers)} layers, the design "
+    matrix = [lp for lp in plan.layers if lp.kind in MATRIX_KINDS]
+    if len(capacities) != len(matrix):
+        raise FitError(f"the artifact has {len(matrix)} dense/conv layers, the design "
                        f"{len(capacities)}; generate a design for this artifact")
+    # a CNN's ROMs: its conv and dense layers (the pooling/flatten stages have none)
     return FoldedSchedule(plan, tuple(_fit_layer(lp, cap)
-                                      for lp, cap in zip(plan.layers, capacities)))
+                                      for lp, cap in zip(matrix, capacities)))

@@ -273,3 +273,35 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
         last = plan.layers[-1]
         stages.append(_collect(-1, last.out_shape, last.out_type.bits))
     return StreamSchedule(plan, pixel_in, tuple(stages), tuple(per_layer), levels_per_stage, dsp)
+
+
+# ------------------------------------------------------- shared with the folded architecture
+
+def pixel_input(plan: DesignPlan) -> PixelInput:
+    """The top's pixel stream for ``plan`` (its first layer takes a feature map)."""
+    first = plan.layers[0]
+    if not hasattr(first, "in_shape"):
+        raise ValueError(f"layer 0 ({first.name!r}) is a {first.kind} layer: the streaming "
+                         "architecture needs a feature-map layer first")
+    c, h, w = first.in_shape
+    hw = h * w
+    return PixelInput(c, h, w, plan.in_type.bits, hw, _bits(hw - 1),
+                      tuple((p, ch, ch * hw + p) for p in range(hw) for ch in range(c)))
+
+
+def pool_stage(lp: LayerPlan) -> PoolStage:
+    """The streaming stage of a max/avg pooling layer (as ``schedule_stream`` builds it)."""
+    ci, hi, wi = lp.in_shape
+    lk = (lp.kernel[0].bit_length() - 1, lp.kernel[1].bit_length() - 1)
+    wo = wi // lp.kernel[1]
+    avg = lp.kind == "avgpool2d"
+    return PoolStage(
+        lp.index, lp, lp.kind, ci, lp.in_type.bits, lp.in_type.signed, hi, wi,
+        lp.kernel, lk, (hi // lp.kernel[0], wo), _bits(hi - 1), _bits(wi - 1),
+        (wo - 1).bit_length(), lp.acc_width if avg else lp.in_width, lp.in_width,
+        lp.shift, lp.round_const)
+
+
+def collect_stage(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage:
+    """The collector of a flatten (``index``) or after a last feature map (-1)."""
+    return _collect(index, shape, bits)
