@@ -230,3 +230,26 @@ def test_run_digits_cnn_meets_the_issue_figures(tmp_path, simulator):
     kinds = [layer["type"] for layer in
              json.loads((out / "artifact.json").read_text())["network"]["layers"]]
     assert kinds == ["conv2d", "maxpool2d", "flatten", "dense"]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("arch", ["unrolled", "folded"])
+def test_flow_compares_a_map_ending_cnn_per_vector(tmp_path, arch) -> None:
+    """``flow.simulate_design`` on a CNN whose output is a feature map (no flatten): the
+    reference map is compared as one vector per image, so the RTL's outputs match."""
+    import numpy as np
+
+    from hlsgen.flow import simulate_design
+    from hlsgen.generate import generate
+    from hlsgen.randcnn import random_cnn
+    from hlsgen.randnet import random_inputs
+    from hlsgen.sim.runner import SimConfig
+
+    rng = np.random.default_rng(17)
+    net = random_cnn(rng, (2, 5, 5), [{"out": 3, "kernel": 3, "padding": 1, "block": (1, 2)}])
+    assert len(net.layers[-1].out_shape) == 3  # ends in a map
+    generate(net, tmp_path / "design", arch=arch)
+    x = random_inputs(np.random.default_rng(3), net, 12)
+    sim = simulate_design(net, tmp_path / "design", x, None, SimConfig(seed=4),
+                          tmp_path / "build", "verilator")
+    assert sim["rtl_vectors"] == 12 and sim["rtl_mismatches"] == 0
