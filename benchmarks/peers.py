@@ -82,7 +82,8 @@ def build_model(hidden: Sequence[int], beta: float):
 def train_config(args: argparse.Namespace, net: str, beta: float) -> dict[str, Any]:
     return {"net": net, "beta": beta, "epochs": args.epochs, "batch_size": args.batch_size,
             "lr": args.lr, "lr_schedule": "cosine decay to 1% over all steps",
-            "optimizer": "Adam", "loss": "sparse categorical cross-entropy on logits",
+            "optimizer": "Adam", "loss": "categorical cross-entropy on logits",
+            "label_smoothing": args.label_smoothing,
             "seed": args.seed, "beta_schedule": "constant from epoch 0",
             "quantizers": "weights and biases KBI (SAT_SYM), activations and inputs KIF (WRAP), "
                           "per element; HGQ2 default initial widths",
@@ -116,11 +117,12 @@ def train_point(folder: Path, config: dict[str, Any], split) -> tuple[Any, dict[
     torch.set_num_threads(1)
     keras.utils.set_random_seed(config["seed"])
     model = build_model(NETS[config["net"]], config["beta"])
-    x, y = split.x_train / 16.0, split.y_train
+    x, y = split.x_train / 16.0, np.eye(10)[split.y_train]
     steps = config["epochs"] * int(np.ceil(len(x) / config["batch_size"]))
     lr = keras.optimizers.schedules.CosineDecay(config["lr"], steps, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  loss=keras.losses.CategoricalCrossentropy(
+                      from_logits=True, label_smoothing=config["label_smoothing"]),
                   metrics=["accuracy"])
     t0 = time.monotonic()
     hist = model.fit(x, y, epochs=config["epochs"], batch_size=config["batch_size"], verbose=0,
@@ -157,7 +159,8 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
     folder = work / name
     command = ("PYTHONPATH=. python benchmarks/peers.py " + shlex.join(
         [f"--nets={net}", f"--betas={beta:g}", f"--epochs={args.epochs}",
-         f"--batch-size={args.batch_size}", f"--lr={args.lr:g}", f"--seed={args.seed}",
+         f"--batch-size={args.batch_size}", f"--lr={args.lr:g}",
+         f"--label-smoothing={args.label_smoothing:g}", f"--seed={args.seed}",
          f"--latency-cutoff={args.latency_cutoff:g}",
          f"--synth-timeout={args.synth_timeout:g}"]))
     print(f"== {net}, beta {beta:g}", flush=True)
@@ -211,7 +214,7 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
 
 COLUMNS = [("net", "net"), ("beta", "beta"), ("int_accuracy", "int acc (da4ml)"),
            ("mismatches_test_images", "mismatch"), ("ebops", "EBOPs"),
-           ("inputs_used", "inputs used"), ("da4ml_cost_estimate", "da4ml estimate"),
+           ("inputs_used", "inputs kept"), ("da4ml_cost_estimate", "da4ml estimate"),
            ("lut", "LUT4"), ("carry", "CCU2C"), ("lut_eq", "LUT-eq"), ("ff", "FF"),
            ("latency", "latency (cycles)"), ("train_s", "train (s)"), ("yosys_s", "Yosys (s)")]
 
@@ -313,6 +316,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--label-smoothing", type=float, default=0.1,
+                    help="cross-entropy label smoothing; default 0.1, as hlsgen's compressor")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--latency-cutoff", type=float, default=4.0,
                     help="da4ml's pipeline stage depth in its latency units (adder levels), for "
