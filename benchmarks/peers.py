@@ -196,8 +196,8 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
     }
     if record.get("reused"):
         row["train_reused"] = True
-    if args.no_synth:
-        row["synth"] = "skipped (--no-synth)"
+    if args.no_synth or net not in args.synth_nets:
+        row["synth"] = "skipped (--no-synth)" if args.no_synth else "skipped (--synth-nets)"
         return row
     try:
         res = synthesize_cached(folder / "da4ml", folder / "synth", folder / "synth.json",
@@ -214,7 +214,7 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
 
 COLUMNS = [("net", "net"), ("beta", "beta"), ("int_accuracy", "int acc (da4ml)"),
            ("mismatches_test_images", "mismatch"), ("ebops", "EBOPs"),
-           ("inputs_used", "inputs kept"), ("da4ml_cost_estimate", "da4ml estimate"),
+           ("inputs_used", "inputs > 0 bits"), ("da4ml_cost_estimate", "da4ml estimate"),
            ("lut", "LUT4"), ("carry", "CCU2C"), ("lut_eq", "LUT-eq"), ("ff", "FF"),
            ("latency", "latency (cycles)"), ("train_s", "train (s)"), ("yosys_s", "Yosys (s)")]
 
@@ -327,6 +327,9 @@ def main() -> None:
                          "unfinished (da4ml's estimate beside it); default 1200")
     ap.add_argument("--no-synth", action="store_true",
                     help="train, trace, check and write designs only")
+    ap.add_argument("--synth-nets", default=None,
+                    help="comma-separated nets whose designs are synthesized (default: all of "
+                         "--nets); the others get da4ml's estimate only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--work", default=None, help="keep models, designs and syntheses here; a "
                     "rerun with the same --work reuses them")
@@ -335,6 +338,11 @@ def main() -> None:
     for n in nets:
         if n not in NETS:
             raise SystemExit(f"unknown net {n!r}; name one of {', '.join(NETS)}")
+    args.synth_nets = nets if args.synth_nets is None else \
+        [n for n in args.synth_nets.split(",") if n]
+    for n in args.synth_nets:
+        if n not in nets:
+            raise SystemExit(f"--synth-nets names {n!r}, which is not among --nets")
     betas = _floats(args.betas)
     if not betas or any(b < 0 for b in betas):
         raise SystemExit(f"--betas {args.betas!r} must list non-negative numbers")
@@ -393,6 +401,22 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
         "rows": rows,
         "wall_s": round(wall_s, 1),
     }
+    ratios = [r["lut_eq"] / r["da4ml_cost_estimate"] for r in rows
+              if r.get("lut_eq") and r.get("da4ml_cost_estimate")]
+    if ratios:
+        result["notes"].append(f"measured LUT-eq / da4ml estimate on this run's {len(ratios)} "
+                               f"synthesized points: {min(ratios):.2f}-{max(ratios):.2f}")
+    unfinished = [r for r in rows if not r.get("lut_eq")]
+    if unfinished:
+        result["notes"].append(
+            f"{len(unfinished)} point(s) without a Yosys figure (see each row's 'synth'): their "
+            "only size figure is da4ml's estimate, shown in parentheses, not a measurement, "
+            "and they are not drawn in the PNG")
+    reused = sum(r.get("synth") == "reused" for r in rows)
+    if reused:
+        result["notes"].append(f"{reused} synthesis(es) reused from an earlier run in the --work "
+                               "folder (identical design files and settings); their Yosys times "
+                               "are those runs'")
     (out / "peers.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# {result['benchmark']}", "", table(rows), ""]
     for net, r in smallest.items():
