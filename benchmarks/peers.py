@@ -257,7 +257,7 @@ def smallest_at(rows: list[dict[str, Any]], net: str, floor: float) -> dict[str,
 def pareto_chart(series: Sequence[dict[str, Any]], path: Path, title: str,
                  floor: float | None = ACCURACY_FLOOR) -> None:
     """Accuracy against LUT-eq: each series ``{"label": str, "points": [(lut_eq, accuracy),
-    ...], "marker": optional}`` drawn as points with its Pareto front as a step line. The
+    ...], "labels": optional per-point text, "marker": optional}`` drawn as points with its Pareto front as a step line. The
     peers' series come from ``peer_series``; callers add their own (e.g. hlsgen's designs)."""
     import matplotlib
 
@@ -267,12 +267,17 @@ def pareto_chart(series: Sequence[dict[str, Any]], path: Path, title: str,
     fig, ax = plt.subplots(figsize=(8, 5))
     markers = "os^Dv<>P*X"
     for i, s in enumerate(series):
-        pts = [(float(c), float(a)) for c, a in s["points"] if c]
-        if not pts:
+        labels = s.get("labels") or [None] * len(s["points"])
+        kept = [(float(c), float(a), t) for (c, a), t in zip(s["points"], labels) if c]
+        if not kept:
             continue
+        pts = [(c, a) for c, a, _ in kept]
         marker = s.get("marker", markers[i % len(markers)])
         sc = ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker,
                         label=s["label"], zorder=3)
+        for c, a, t in kept:
+            if t:
+                ax.annotate(t, (c, a), textcoords="offset points", xytext=(4, 4), fontsize=7)
         front = pareto(pts)
         ax.step([p[0] for p in front], [p[1] for p in front], where="post",
                 color=sc.get_facecolor()[0], alpha=0.6, zorder=2)
@@ -296,6 +301,8 @@ def peer_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     nets = list(dict.fromkeys(r["net"] for r in rows))
     return [{"label": f"HGQ2 + da4ml {net}",
              "points": [(r["lut_eq"], r["int_accuracy"]) for r in rows
+                        if r["net"] == net and r.get("lut_eq")],
+             "labels": [f"beta {r['beta']:g}" for r in rows
                         if r["net"] == net and r.get("lut_eq")]} for net in nets]
 
 
