@@ -155,7 +155,7 @@ def input_widths(logic) -> dict[str, Any]:
 def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: Path,
                   config_synth: SynthConfig) -> dict[str, Any]:
     config = train_config(args, net, beta)
-    name = f"{net}_beta{beta:g}"
+    name = f"{net}_beta{beta:g}" + (f"_seed{args.seed}" if args.seed else "")
     folder = work / name
     command = ("PYTHONPATH=. python benchmarks/peers.py " + shlex.join(
         [f"--nets={net}", f"--betas={beta:g}", f"--epochs={args.epochs}",
@@ -185,7 +185,7 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
           f"{mism_rand}/{len(x_rand)} random", flush=True)
     da4 = write_da4ml_design(logic, folder / "da4ml", args.latency_cutoff)
     row: dict[str, Any] = {
-        "net": net, "beta": beta, "int_accuracy": round(acc, 4),
+        "net": net, "beta": beta, "seed": args.seed, "int_accuracy": round(acc, 4),
         "keras_accuracy": round(keras_acc, 4), "mismatches_test_images": mism_test,
         "mismatches_random": mism_rand, "random_vectors": len(x_rand),
         "ebops": record["ebops"], "train_accuracy": record["train_accuracy"],
@@ -212,7 +212,7 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
     return row
 
 
-COLUMNS = [("net", "net"), ("beta", "beta"), ("int_accuracy", "int acc (da4ml)"),
+COLUMNS = [("net", "net"), ("beta", "beta"), ("seed", "seed"), ("int_accuracy", "int acc (da4ml)"),
            ("mismatches_test_images", "mismatch"), ("ebops", "EBOPs"),
            ("inputs_used", "inputs > 0 bits"), ("da4ml_cost_estimate", "da4ml estimate"),
            ("lut", "LUT4"), ("carry", "CCU2C"), ("lut_eq", "LUT-eq"), ("ff", "FF"),
@@ -302,7 +302,7 @@ def peer_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"label": f"HGQ2 + da4ml {net}",
              "points": [(r["lut_eq"], r["int_accuracy"]) for r in rows
                         if r["net"] == net and r.get("lut_eq")],
-             "labels": [f"beta {r['beta']:g}" for r in rows
+             "labels": [f"beta {r['beta']:g}" + (f" s{r['seed']}" if r.get("seed") else "") for r in rows
                         if r["net"] == net and r.get("lut_eq")]} for net in nets]
 
 
@@ -338,6 +338,9 @@ def main() -> None:
                     help="comma-separated nets whose designs are synthesized (default: all of "
                          "--nets); the others get da4ml's estimate only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--append", action="store_true",
+                    help="keep the points of an earlier --out/peers.json that this run does "
+                         "not measure (another seed, another sweep); its commands are kept")
     ap.add_argument("--work", default=None, help="keep models, designs and syntheses here; a "
                     "rerun with the same --work reuses them")
     args = ap.parse_args()
@@ -364,12 +367,23 @@ def main() -> None:
     config_synth = SynthConfig(targets=("ecp5_nodsp",), pnr=False, heartbeat_s=120.0,
                                timeout_s=args.synth_timeout)
     t_start = time.monotonic()
+    earlier, commands = [], []
+    if args.append and (out / "peers.json").is_file():
+        old = json.loads((out / "peers.json").read_text())
+        ours = {(n, b, args.seed) for n in nets for b in betas}
+        earlier = [r for r in old["rows"]
+                   if (r["net"], r["beta"], r.get("seed", 0)) not in ours]
+        commands = old.get("commands", [old.get("command")])
+    args.commands = [*commands, "PYTHONPATH=. python benchmarks/peers.py "
+                     + shlex.join(sys.argv[1:])]
     rows = []
     for net in nets:
         for beta in betas:
             rows.append(measure_point(net, beta, args, split, work, config_synth))
-            write_results(rows, args, out, time.monotonic() - t_start)
-    print(table(rows))
+            rows_all = sorted(earlier + rows, key=lambda r: (list(NETS).index(r["net"]),
+                                                             r["beta"], r.get("seed", 0)))
+            write_results(rows_all, args, out, time.monotonic() - t_start)
+    print(table(rows_all))
     print(f"wrote {out / 'peers.json'}, peers.md, peers.png in "
           f"{time.monotonic() - t_start:.0f} s")
 
@@ -384,7 +398,7 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
     result = {
         "benchmark": "HGQ2 + da4ml on the digits split: integer accuracy vs LUT-eq over a beta "
                      "sweep, Yosys synth_ecp5 -nodsp",
-        "command": "PYTHONPATH=. python benchmarks/peers.py " + shlex.join(sys.argv[1:]),
+        "commands": args.commands,
         "machine": machine(),
         "tools": {"yosys": yosys.version, "da4ml": da4ml_version(), "hgq2": _version("hgq2"),
                   "keras": _version("keras"), "keras_backend": keras.backend.backend(),
@@ -430,12 +444,14 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
         md.append(f"- smallest measured {net} point at integer accuracy >= {ACCURACY_FLOOR}: "
                   + ("none" if r is None else
                      f"beta {r['beta']:g}, {r['int_accuracy']:.4f}, {r['lut_eq']} LUT-eq"))
-    md += [f"- command: `{result['command']}`", f"- machine: {result['machine']}",
+    md += [*[f"- command: `{c}`" for c in result["commands"]],
+           f"- machine: {result['machine']}",
            "- tools: " + ", ".join(f"{k} {v}" for k, v in result["tools"].items()),
            "- da4ml: " + "; ".join(result["da4ml_settings"].values()),
            *[f"- {n}" for n in result["notes"]], f"- wall time: {wall_s:.0f} s", "",
            "Each point's command (reproduces that point alone):", ""]
-    md += [f"- {r['net']} beta {r['beta']:g}: `{r['command']}`" for r in rows]
+    md += [f"- {r['net']} beta {r['beta']:g} seed {r.get('seed', 0)}: `{r['command']}`"
+           for r in rows]
     (out / "peers.md").write_text("\n".join(md) + "\n")
     pareto_chart(peer_series(rows), out / "peers.png",
                  "digits MLPs: HGQ2 + da4ml (beta sweep), ECP5 synth_ecp5 -nodsp")
