@@ -302,8 +302,8 @@ def peer_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"label": f"HGQ2 + da4ml {net}",
              "points": [(r["lut_eq"], r["int_accuracy"]) for r in rows
                         if r["net"] == net and r.get("lut_eq")],
-             "labels": [f"beta {r['beta']:g}" + (f" s{r['seed']}" if r.get("seed") else "") for r in rows
-                        if r["net"] == net and r.get("lut_eq")]} for net in nets]
+             "labels": [f"beta {r['beta']:g}" + (f" seed {r['seed']}" if r.get("seed") else "")
+                        for r in rows if r["net"] == net and r.get("lut_eq")]} for net in nets]
 
 
 def _floats(text: str) -> list[float]:
