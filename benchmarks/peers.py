@@ -371,7 +371,7 @@ def main() -> None:
     if args.append and (out / "peers.json").is_file():
         old = json.loads((out / "peers.json").read_text())
         ours = {(n, b, args.seed) for n in nets for b in betas}
-        earlier = [r for r in old["rows"]
+        earlier = [{"seed": 0, **r} for r in old["rows"]
                    if (r["net"], r["beta"], r.get("seed", 0)) not in ours]
         commands = old.get("commands", [old.get("command")])
     args.commands = [*commands, "PYTHONPATH=. python benchmarks/peers.py "
