@@ -85,16 +85,26 @@ def relative(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def cached_synthesis(design: Path, cache: Path, config: SynthConfig) -> dict[str, Any] | None:
+    """The result ``synthesize_cached`` stored in ``cache`` for these design files and
+    settings, or None."""
+    if cache.is_file():
+        doc = json.loads(cache.read_text())
+        if doc.get("key") == design_key(design, config):
+            return dict(doc["result"], reused=True)
+    return None
+
+
 def synthesize_cached(design: Path, work: Path, cache: Path, config: SynthConfig,
                       target: str = "ecp5_nodsp",
                       progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """``synthesize(design, work, config)[target]``, or the result cached in ``cache`` when the
     same design files were synthesized with the same settings (then ``reused: True``)."""
-    key = design_key(design, config)
-    if cache.is_file() and json.loads(cache.read_text()).get("key") == key:
+    reused = cached_synthesis(design, cache, config)
+    if reused is not None:
         if progress:
             progress("the same design files were synthesized in this work folder: reused")
-        return dict(json.loads(cache.read_text())["result"], reused=True)
+        return reused
     res = synthesize(design, work, config, progress=progress)[target]
-    cache.write_text(json.dumps({"key": key, "result": res}))
+    cache.write_text(json.dumps({"key": design_key(design, config), "result": res}))
     return res

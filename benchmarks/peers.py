@@ -39,7 +39,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from da4ml_flow import ROOT, da4ml_version, machine, synthesize_cached, write_da4ml_design
+from da4ml_flow import (ROOT, cached_synthesis, da4ml_version, machine, synthesize_cached,
+                        write_da4ml_design)
 from hlsgen.datasets import load_digits_split
 from hlsgen.synth import SynthConfig
 from hlsgen.tools import ToolError, find
@@ -199,6 +200,10 @@ def measure_point(net: str, beta: float, args: argparse.Namespace, split, work: 
     if args.no_synth or net not in args.synth_nets:
         row["synth"] = "skipped (--no-synth)" if args.no_synth else "skipped (--synth-nets)"
         return row
+    if args.cached_synth_only and cached_synthesis(folder / "da4ml", folder / "synth.json",
+                                                   config_synth) is None:
+        row["synth"] = "not run (--cached-synth-only)"
+        return row
     try:
         res = synthesize_cached(folder / "da4ml", folder / "synth", folder / "synth.json",
                                 config_synth, progress=lambda m: print(f"   {m}", flush=True))
@@ -334,6 +339,9 @@ def main() -> None:
                          "unfinished (da4ml's estimate beside it); default 1200")
     ap.add_argument("--no-synth", action="store_true",
                     help="train, trace, check and write designs only")
+    ap.add_argument("--cached-synth-only", action="store_true",
+                    help="report the syntheses the --work folder holds for these designs and "
+                         "run no new one (a report of an earlier sweep)")
     ap.add_argument("--synth-nets", default=None,
                     help="comma-separated nets whose designs are synthesized (default: all of "
                          "--nets); the others get da4ml's estimate only")
