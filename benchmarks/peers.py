@@ -382,8 +382,8 @@ def main() -> None:
         earlier = [{"seed": 0, **r} for r in old["rows"]
                    if (r["net"], r["beta"], r.get("seed", 0)) not in ours]
         commands = old.get("commands", [old.get("command")])
-    args.commands = [*commands, "PYTHONPATH=. python benchmarks/peers.py "
-                     + shlex.join(sys.argv[1:])]
+    args.commands = list(dict.fromkeys([*commands, "PYTHONPATH=. python benchmarks/peers.py "
+                                        + shlex.join(sys.argv[1:])]))
     rows = []
     for net in nets:
         for beta in betas:
@@ -416,7 +416,8 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
                                      f"latency_cutoff={args.latency_cutoff:g})",
                            "rtl": f"RTLModel(latency_cutoff={args.latency_cutoff:g})"},
         f"smallest_at_{ACCURACY_FLOOR}": {
-            net: (None if r is None else {k: r[k] for k in ("beta", "int_accuracy", "lut_eq")})
+            net: (None if r is None else {k: r.get(k) for k in ("beta", "seed", "int_accuracy",
+                                                                 "lut_eq")})
             for net, r in smallest.items()},
         "notes": ["LUT-eq = LUT4 + 2 x CCU2C (a CCU2C takes both LUT4 sites of a slice)",
                   "accuracy: da4ml's integer execution (CombLogic.predict) of the traced model on "
@@ -425,8 +426,11 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
                   "da4ml estimate: da4ml's own cost figure (metadata.json 'cost'), an estimate, "
                   "not a measurement; on hardware.py's four designs Yosys measured 1.48-1.62x it",
                   "da4ml's design is a bare free-running pipelined datapath (no valid/ready)",
-                  "each point is trained once (one seed); the test images never steer training "
-                  "or the choice of epoch (the last epoch's model is measured)"],
+                  "each row is one training run (its seed in the table); the test images never "
+                  "steer training or the choice of epoch (the last epoch's model is measured); "
+                  "between seeds one beta's accuracy moves by several test images",
+                  "Yosys times depend on the shared machine's load (the same size of design "
+                  "took 75-485 s here)"],
         "rows": rows,
         "wall_s": round(wall_s, 1),
     }
@@ -451,7 +455,8 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, out: Pat
     for net, r in smallest.items():
         md.append(f"- smallest measured {net} point at integer accuracy >= {ACCURACY_FLOOR}: "
                   + ("none" if r is None else
-                     f"beta {r['beta']:g}, {r['int_accuracy']:.4f}, {r['lut_eq']} LUT-eq"))
+                     f"beta {r['beta']:g} seed {r.get('seed', 0)}, {r['int_accuracy']:.4f}, "
+                     f"{r['lut_eq']} LUT-eq"))
     md += [*[f"- command: `{c}`" for c in result["commands"]],
            f"- machine: {result['machine']}",
            "- tools: " + ", ".join(f"{k} {v}" for k, v in result["tools"].items()),
