@@ -31,11 +31,7 @@ datapath (``model_inp``/``model_out``, no valid/ready).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import platform
-import re
 import shlex
 import sys
 import tempfile
@@ -45,16 +41,15 @@ from typing import Any
 
 import numpy as np
 
+from da4ml_flow import (ROOT, machine, relative, safe, synthesize_cached,
+                        write_da4ml_design)
 from hlsgen import artifact, numerics
 from hlsgen.artifact import Network
 from hlsgen.datasets import load_digits_split
 from hlsgen.generate import generate
-from hlsgen.manifest import DesignManifest
 from hlsgen.randnet import random_inputs
-from hlsgen.synth import SynthConfig, synthesize
+from hlsgen.synth import SynthConfig
 from hlsgen.tools import find
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def da4ml_logic(net: Network):
@@ -85,50 +80,6 @@ def check_exact(net: Network, logic, inputs: np.ndarray) -> int:
     if got.shape != want.shape:
         raise SystemExit(f"da4ml returned shape {got.shape}, expected {want.shape}")
     return int(np.sum(np.any(got != want, axis=1)))
-
-
-def write_da4ml_design(logic, folder: Path, latency_cutoff: float) -> dict[str, Any]:
-    """da4ml's pipelined Verilog plus a design.json our synthesis flow reads."""
-    from da4ml.codegen import RTLModel
-
-    name = "da4ml_digits"
-    RTLModel(logic, name, folder, latency_cutoff=latency_cutoff, print_latency=False).write()
-    meta = json.loads((folder / "metadata.json").read_text())
-    src = folder / "src"
-    stages = sorted(src.glob(f"{name}_stage*.v"))
-    text = "\n".join(p.read_text() for p in stages)
-    # Only the library modules the stages instantiate: an unused one (lookup_table.v) reads a
-    # placeholder $readmemh file that does not exist.
-    sources = sorted(f"src/static/{p.name}" for p in (src / "static").glob("*.v")
-                     if re.search(rf"\b{re.escape(p.stem)}\b", text))
-    sources += [f"src/{p.name}" for p in stages]
-    sources.append(f"src/{name}.v")
-    (folder / "design.json").write_text(DesignManifest(
-        generator=f"da4ml {da4ml_version()}", artifact_sha256="", arch="da4ml",
-        backend="verilog", name=name, top=name, sources=tuple(sources), in_features=0,
-        in_bits=0, in_signed=False, out_features=0, out_bits=0, out_signed=False,
-        latency=int(meta["latency"]) + 1, initiation_interval=1).to_json())
-    # The top registers its input and every stage's output: stages + 1 cycles.
-    return {"stages": int(meta["latency"]), "latency": int(meta["latency"]) + 1,
-            "cost": float(meta["cost"]), "reg_bits": int(meta.get("reg_bits", 0))}
-
-
-def da4ml_version() -> str:
-    import da4ml
-
-    return da4ml.__version__
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.platform()}, {os.cpu_count()} cores ({cpu})"
 
 
 COLUMNS = [("design", "weights"), ("flow", "flow"), ("int_accuracy", "int acc"),
@@ -205,11 +156,6 @@ def _designs(text: str) -> dict[str, str]:
     return out
 
 
-def _relative(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def measure_design(name: str, path: Path, work: Path, args: argparse.Namespace,
                    split) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """hlsgen's and da4ml's designs of one artifact through the same Yosys flow."""
@@ -230,46 +176,27 @@ def measure_design(name: str, path: Path, work: Path, args: argparse.Namespace,
           f"test images, {mism_rand}/{len(randoms)} random", flush=True)
     if mism_test or mism_rand:
         raise SystemExit(f"da4ml's network of {name} is not bit-exact with hlsgen.numerics")
-    folder = work / _safe(name)
+    folder = work / safe(name)
     generate(net, folder / "hlsgen")
     hls_manifest = json.loads((folder / "hlsgen" / "design.json").read_text())
     da4 = write_da4ml_design(logic, folder / "da4ml", args.latency_cutoff)
     pnr = name in args.pnr_designs
     config = SynthConfig(targets=("ecp5_nodsp",), pnr=pnr, heartbeat_s=60.0)
-    common = {"design": name, "artifact": _relative(path),
+    common = {"design": name, "artifact": relative(path),
               "artifact_sha256": hls_manifest.get("artifact_sha256"),
               "int_accuracy": round(int_acc, 4), "nonzero_weights": nonzero}
     rows = []
     for flow, sub, latency in ((f"da4ml {da4ml.__version__}", "da4ml", da4["latency"]),
                                ("hlsgen", "hlsgen", hls_manifest["latency"])):
         print(f"   {flow}", flush=True)
-        key = _design_key(folder / sub, config)
-        cached = folder / f"synth-{sub}.json"
-        if cached.is_file() and json.loads(cached.read_text()).get("key") == key:
-            res = dict(json.loads(cached.read_text())["result"], reused=True)
-            print("   the same design files were synthesized in this work folder: reused",
-                  flush=True)
-        else:
-            res = synthesize(folder / sub, folder / f"synth-{sub}", config,
-                             progress=lambda m: print(f"   {m}", flush=True))["ecp5_nodsp"]
-            cached.write_text(json.dumps({"key": key, "result": res}))
+        res = synthesize_cached(folder / sub, folder / f"synth-{sub}",
+                                folder / f"synth-{sub}.json", config,
+                                progress=lambda m: print(f"   {m}", flush=True))
         rows.append({**common, "flow": flow, **res, "latency": latency})
     check = {"design": name, "latency_cutoff": args.latency_cutoff, "trace_s": round(trace_s, 1),
              "mismatches_test_images": mism_test, "test_images": len(split.x_test),
              "mismatches_random": mism_rand, "random_vectors": len(randoms), **da4}
     return rows, check
-
-
-def _design_key(folder: Path, config: SynthConfig) -> str:
-    """A hash of a design folder's files and the synthesis settings (resuming with --work)."""
-    h = hashlib.sha256(repr(config).encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
