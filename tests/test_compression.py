@@ -455,11 +455,27 @@ def test_json_safe():
 
 @pytest.mark.slow
 def test_default_compression_meets_the_targets():
+    """The default (--objective luts) and the fraction objective it replaced, on the same
+    data: the fraction objective meets the multiplier and weight-bit targets; the cost
+    objective, at the fractions' modelled cost, keeps the accuracy and the estimated LUTs."""
     from compression.pipeline import compress_digits
+    from hlsgen import cost
+    from hlsgen.schedules.unrolled import schedule_unrolled
 
-    result = compress_digits(progress=False)
-    totals = make_plan(result.network).totals()
-    assert result.float_accuracy >= 0.95
-    assert result.int_accuracy >= result.float_accuracy - 0.01
+    def lut_eq(net):
+        return cost.totals(cost.estimate(schedule_unrolled(make_plan(net))))["lut_eq"]
+
+    fractions = compress_digits(CompressConfig(objective="multipliers"), progress=False)
+    totals = make_plan(fractions.network).totals()
+    assert fractions.float_accuracy >= 0.95
+    assert fractions.int_accuracy >= fractions.float_accuracy - 0.01
     assert totals["dense_multipliers"] / totals["block_multipliers"] >= 8
     assert totals["dense_weight_bits"] / totals["weight_bits"] >= 6
+
+    result = compress_digits(progress=False)
+    assert result.network.meta["config"]["objective"] == "luts"
+    totals = make_plan(result.network).totals()
+    assert result.int_accuracy >= result.float_accuracy - 0.01
+    assert result.int_accuracy >= fractions.int_accuracy - 0.005
+    assert totals["dense_multipliers"] / totals["block_multipliers"] >= 8
+    assert lut_eq(result.network) <= 1.1 * lut_eq(fractions.network)
