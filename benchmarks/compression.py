@@ -53,6 +53,9 @@ from typing import Any, Mapping
 # workers load): run as a script, take its folder off the import path (the workers inherit it).
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_points import cli_of, points_toml  # noqa: E402
+del sys.path[0]
 
 from hlsgen import artifact  # noqa: E402
 from hlsgen.sweep import SweepOptions, load_spec, run_sweep  # noqa: E402
@@ -119,43 +122,12 @@ def settings_of(net: str, name: str, quick: bool) -> dict[str, Any]:
     return {**NETS[net], **(QUICK_EPOCHS if quick else {}), **ROWS[name][1], "seed": SEED}
 
 
-def cli_of(settings: Mapping[str, Any]) -> list[str]:
-    """The ``hlsgen compress`` command with these settings."""
-    args = ["hlsgen", "compress"]
-    for key, value in settings.items():
-        args += [f"--{key.replace('_', '-')}", _cli_value(key, value)]
-    return args + ["--out", "artifact.json"]
-
-
-def _cli_value(key: str, value: Any) -> str:
-    if isinstance(value, tuple):
-        return "x".join(map(str, value)) if key.endswith("block") else ",".join(map(str, value))
-    if isinstance(value, float):
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
 def spec_text(points: list[tuple[str, str, dict[str, Any]]]) -> str:
     """The sweep spec: stages compress (+ the plan), one [[points]] table per row."""
     lines = ["# benchmarks/compression.py's grid (written by it; rows in [[points]] order)",
              "[sweep]", 'name = "compression"', 'stages = ["compress"]',
              'compressor = "digits"', "", "[settings]", 'arch = "unrolled"', ""]
-    for net, name, settings in points:
-        lines += [f"[[points]]   # {net} {name}"]
-        lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + points_toml(points))
 
 
 def row_of(net: str, name: str, settings: Mapping[str, Any], result: Mapping[str, Any],

@@ -42,6 +42,9 @@ from typing import Any, Mapping
 # workers load: run as a script, take the folder off the import path.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_points import cli_of, points_toml  # noqa: E402
+del sys.path[0]
 
 from hlsgen import artifact  # noqa: E402
 from hlsgen.sweep import SweepOptions, load_spec, run_sweep  # noqa: E402
@@ -73,31 +76,6 @@ def settings_of(net: str, name: str) -> dict[str, Any]:
     return {**NETS[net], **POINTS[name][2], "seed": SEED}
 
 
-def cli_of(settings: Mapping[str, Any]) -> list[str]:
-    """The ``hlsgen compress`` command with these settings."""
-    args = ["hlsgen", "compress"]
-    for key, value in settings.items():
-        if isinstance(value, tuple):
-            text = "x".join(map(str, value)) if key.endswith("block") else \
-                ",".join(map(str, value))
-        elif isinstance(value, float):
-            text = repr(value)
-        else:
-            text = str(value)
-        args += [f"--{key.replace('_', '-')}", text]
-    return args + ["--out", "artifact.json"]
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
 def spec_text(points: list[tuple[str, str, dict[str, Any]]]) -> str:
     lines = ["# benchmarks/lut_pareto.py's points (written by it; in [[points]] order)",
              "[sweep]", 'name = "lut-pareto"',
@@ -105,11 +83,7 @@ def spec_text(points: list[tuple[str, str, dict[str, Any]]]) -> str:
              'compressor = "digits"', "", "[settings]", 'arch = "unrolled"',
              'simulator = "verilator"', 'vectors = "digits"', f'targets = ["{TARGET}"]',
              "pnr = false", ""]
-    for net, name, settings in points:
-        lines += [f"[[points]]   # {net} {name}"]
-        lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + points_toml(points))
 
 
 def row_of(net: str, name: str, settings: Mapping[str, Any], result: Mapping[str, Any],
