@@ -175,7 +175,8 @@ def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
                      f"{r['input']['bits']}b | {r['activation_bits']} | "
                      f"{r['rtl_mismatches']}/{r['rtl_vectors']} |")
     for r in peers:
-        point = f"beta {r['beta']}" if r.get("beta") is not None else r.get("name", "-")
+        point = (f"beta {r['beta']} seed {r.get('seed', 0)}" if r.get("beta") is not None
+                 else r.get("name", "-"))
         lines.append(f"| {r['net']} | {r['flow']} | {point} | "
                      f"{r['int_accuracy']:.4f} | {r['lut_eq']} | {r.get('lut', '-')} | "
                      f"{r.get('carry', '-')} | {r.get('ff', '-')} | - | - | - | - | - |")
