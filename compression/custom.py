@@ -319,6 +319,13 @@ def _conv_block(m: MatrixConv2d, conv: ConvConfig) -> tuple[int, int]:
     return (1, c) if c >= 4 else (1, m.kernel[1] * c)
 
 
+def check_config(cfg: CompressConfig) -> None:
+    """Raise ValueError for settings the built-in MLP's pipeline has and this path lacks."""
+    if (cfg.widths, cfg.in_bits, cfg.cost_reg) != ("fixed", None, 0.0):
+        raise ValueError("widths, in_bits and cost_reg other than the defaults are supported "
+                         "for the built-in digits MLP only (no --model/--data)")
+
+
 def compress(model: Any, train_data: Any, test_data: Any,
              config: CompressConfig = CompressConfig(), conv: ConvConfig = ConvConfig(),
              input_type: QType | None = None, name: str = "model", progress: bool = False,
@@ -326,9 +333,7 @@ def compress(model: Any, train_data: Any, test_data: Any,
     """Train, compress and export ``model`` on the data; returns the artifact's network and
     the float, compressed-float and integer accuracies on ``test_data``."""
     cfg = config
-    if (cfg.widths, cfg.in_bits, cfg.cost_reg) != ("fixed", None, 0.0):
-        raise ValueError("widths, in_bits and cost_reg other than the defaults are supported "
-                         "for the built-in digits MLP only (no --model/--data)")
+    check_config(cfg)
     ops = import_model(model)
     x_tr_f, y_tr = to_arrays(train_data, "train_data")
     x_te_f, y_te = to_arrays(test_data, "test_data")

@@ -64,6 +64,7 @@ class DigitsCompressor:
                 raise ValueError(f"{key} is supported for the built-in MLP only")
         base = dict(custom.DIGITS_CNN_SETTINGS) if model == "cnn" else {}
         config = dataclasses.replace(CompressConfig(), **{**base, **settings})
+        custom.check_config(config)  # before any output is touched
         conv_cfg = custom.ConvConfig(**{**(custom.DIGITS_CNN_CONV if model == "cnn" else {}),
                                         **conv})
         if model == "mlp":
