@@ -54,12 +54,10 @@ from typing import Any, Mapping
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_points import cli_of, points_toml  # noqa: E402
+from sweep_points import cli_of, points_toml, run_points, toml_value  # noqa: E402
 del sys.path[0]
 
 from hlsgen import artifact  # noqa: E402
-from hlsgen.sweep import SweepOptions, load_spec, run_sweep  # noqa: E402
-from hlsgen.sweep.results import ARTIFACTS, RESULTS, read_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +109,7 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
                           "w_scale": "search"}),
 }
 SEED = 0
+STAGES = ("compress",)  # the sweep's stages: compress (+ the plan), no generation
 # --quick: a few points, short training (a smoke run of the pipeline, not the benchmark)
 QUICK_ROWS = ("dense-int8", "admm", "admm-q4")
 QUICK_NETS = ("64-64-10",)
@@ -125,7 +124,7 @@ def settings_of(net: str, name: str, quick: bool) -> dict[str, Any]:
 def spec_text(points: list[tuple[str, str, dict[str, Any]]]) -> str:
     """The sweep spec: stages compress (+ the plan), one [[points]] table per row."""
     lines = ["# benchmarks/compression.py's grid (written by it; rows in [[points]] order)",
-             "[sweep]", 'name = "compression"', 'stages = ["compress"]',
+             "[sweep]", 'name = "compression"', f"stages = {toml_value(list(STAGES))}",
              'compressor = "digits"', "", "[settings]", 'arch = "unrolled"', ""]
     return "\n".join(lines + points_toml(points))
 
@@ -235,22 +234,14 @@ def main(argv: list[str] | None = None) -> int:
                                            else ROOT / "benchmarks" / "results")
     points = [(net, name, settings_of(net, name, args.quick)) for net in nets for name in names]
     work.mkdir(parents=True, exist_ok=True)
-    spec_path = work / "compression.toml"
-    spec_path.write_text(spec_text(points))
-    spec = load_spec(spec_path)
     t0 = time.perf_counter()
-    outcome = run_sweep(spec, SweepOptions(out=work / "sweep", workers=args.workers),
-                        say=lambda msg: print(f"[sweep] {msg}", flush=True))
-    results = read_results(work / "sweep" / RESULTS)
+    ran = run_points(work, "compression.toml", spec_text(points), points, args.workers,
+                     "compression.py")
+    if ran is None:
+        return 1
+    outcome, done = ran
     rows = []
-    for (net, name, settings), point in zip(points, spec.points):
-        result = results.get(point.key)
-        if result is None or result.get("status") != "ok":
-            why = "no result" if result is None else result.get("error")
-            print(f"compression.py: {net} {name} (sweep point {point.key}) failed: {why}; "
-                  f"see {work / 'sweep' / 'summary.md'}, rerun to retry", file=sys.stderr)
-            return 1
-        network = artifact.load(work / "sweep" / ARTIFACTS / f"{point.key}.json")
+    for net, name, settings, result, network in done:
         row = row_of(net, name, settings, result, network)
         rows.append(row)
         print(f"{net:13s} {name:14s} int {row['int_accuracy']:.4f} "
@@ -260,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "compression", "python": platform.python_version(),
            "machine": platform.machine(), "quick": args.quick,
-           "sweep": {"spec": spec_text(points), "stages": list(spec.stages),
+           "sweep": {"spec": spec_text(points), "stages": list(STAGES),
                      "workers": args.workers, "points": outcome.total,
                      "skipped": outcome.skipped, "ran": outcome.ran},
            "total_seconds": round(time.perf_counter() - t0, 1),

@@ -43,12 +43,10 @@ from typing import Any, Mapping
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_points import cli_of, points_toml  # noqa: E402
+from sweep_points import cli_of, points_toml, run_points  # noqa: E402
 del sys.path[0]
 
 from hlsgen import artifact  # noqa: E402
-from hlsgen.sweep import SweepOptions, load_spec, run_sweep  # noqa: E402
-from hlsgen.sweep.results import ARTIFACTS, RESULTS, read_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "ecp5_nodsp"
@@ -163,7 +161,7 @@ def goals(rows: list[dict[str, Any]], peers: list[dict[str, Any]]) -> list[dict[
 def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
              checks: list[dict[str, Any]], doc: Mapping[str, Any]) -> str:
     lines = ["# Measured LUT-eq at equal accuracy: hlsgen (cost objective) vs peers",
-             "", f"Yosys `synth_ecp5 -nodsp`, LUT-eq = LUT4 + 2 x CCU2C; hlsgen rows "
+             "", "Yosys `synth_ecp5 -nodsp`, LUT-eq = LUT4 + 2 x CCU2C; hlsgen rows "
              "simulated on Verilator over the 360 test images (mismatches column).", "",
              "| net | flow | point | int acc | LUT-eq | LUT4 | CCU2C | FF | estimate | "
              "meas./est. | input | act. bits | mismatches |",
@@ -253,22 +251,13 @@ def main(argv: list[str] | None = None) -> int:
               if net in POINTS[name][1]]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    spec_path = work / "lut_pareto.toml"
-    spec_path.write_text(spec_text(points))
-    spec = load_spec(spec_path)
     t0 = time.perf_counter()
-    run_sweep(spec, SweepOptions(out=work / "sweep", workers=args.workers),
-              say=lambda msg: print(f"[sweep] {msg}", flush=True))
-    results = read_results(work / "sweep" / RESULTS)
+    ran = run_points(work, "lut_pareto.toml", spec_text(points), points, args.workers,
+                     "lut_pareto.py")
+    if ran is None:
+        return 1
     rows = []
-    for (net, name, settings), point in zip(points, spec.points):
-        result = results.get(point.key)
-        if result is None or result.get("status") != "ok":
-            why = "no result" if result is None else result.get("error")
-            print(f"lut_pareto.py: {net} {name} (point {point.key}) failed: {why}; rerun to "
-                  "retry", file=sys.stderr)
-            return 1
-        network = artifact.load(work / "sweep" / ARTIFACTS / f"{point.key}.json")
+    for net, name, settings, result, network in ran[1]:
         rows.append(row_of(net, name, settings, result, network))
         r = rows[-1]
         print(f"{net:13s} {name:9s} int {r['int_accuracy']:.4f} LUT-eq {r['lut_eq']:6d} "

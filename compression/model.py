@@ -31,6 +31,7 @@ from .admm import MicroStructure
 
 __all__ = [
     "ActFakeQuant",
+    "accuracy",
     "BiasFakeQuant",
     "build_mlp",
     "calibrate",
@@ -131,6 +132,16 @@ def build_mlp(in_features: int = 64, hidden: Sequence[int] = (64,), classes: int
         width = int(h)
     layers += [nn.Linear(width, int(classes)), ActFakeQuant(a_bits, signed=True)]
     return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) on float inputs ``x``."""
+    was = model.training
+    model.eval()
+    acc = float((model(x).argmax(1) == y).double().mean())
+    model.train(was)
+    return acc
 
 
 def linear_layers(model: nn.Sequential) -> list[tuple[int, nn.Linear, ActFakeQuant | None, bool]]:

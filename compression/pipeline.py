@@ -61,7 +61,7 @@ from hlsgen.numerics import convert, forward, predict
 from .admm import METHODS, W_SCALES, ExponentialRhoScheduler, make_sparsifier
 from .budget import CostPenalty, with_budgets
 from .export import export_network, json_safe
-from .model import build_mlp, calibrate, layer_fracs, linear_layers
+from .model import accuracy, build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
 from .widths import as_float, choose_act_bits, choose_input_bits, input_type
 
@@ -252,16 +252,6 @@ def _progress(n: int, desc: str, enabled: bool):
     # mininterval: in a log (no TTY) a bar redraws at most once a second, not every epoch
     return tqdm(range(n), desc=desc, disable=not enabled, unit="epoch", dynamic_ncols=True,
                 mininterval=0.1 if sys.stderr.isatty() else 1.0)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy of ``model`` (in eval mode) on float inputs ``x``."""
-    was = model.training
-    model.eval()
-    acc = float((model(x).argmax(1) == y).double().mean())
-    model.train(was)
-    return acc
 
 
 def _epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

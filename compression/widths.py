@@ -29,7 +29,7 @@ from torch import nn
 from hlsgen.artifact import QType
 from hlsgen.numerics import convert, frac_for_range
 
-from .model import ActFakeQuant, calibrate, linear_layers
+from .model import ActFakeQuant, accuracy, calibrate, linear_layers
 
 __all__ = ["choose_act_bits", "choose_input_bits", "input_type"]
 
@@ -44,15 +44,6 @@ def input_type(src: QType, x: np.ndarray, bits: int) -> QType:
     return QType(bits=int(bits), frac=int(frac), signed=src.signed)
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        acc = float((model(x).argmax(1) == y).double().mean())
-    model.train(was)
-    return acc
-
-
 def as_float(x: np.ndarray, q: QType) -> torch.Tensor:
     return torch.tensor(np.asarray(x, dtype=np.float64) * 2.0 ** -q.frac, dtype=torch.float32)
 
@@ -61,11 +52,11 @@ def choose_input_bits(model: nn.Module, x: np.ndarray, y: torch.Tensor, src: QTy
                       tol: float) -> QType:
     """The narrowest input type whose converted training inputs keep ``model``'s accuracy
     within ``tol`` of the unconverted inputs (see the module docstring)."""
-    ref = _accuracy(model, as_float(x, src), y)
+    ref = accuracy(model, as_float(x, src), y)
     best = src
     for bits in range(src.bits - 1, MIN_BITS - 1, -1):
         q = input_type(src, x, bits)
-        if _accuracy(model, as_float(convert(x, src, q), q), y) < ref - tol:
+        if accuracy(model, as_float(convert(x, src, q), q), y) < ref - tol:
             break
         best = q
     return best
@@ -78,13 +69,13 @@ def choose_act_bits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, inpu
     quants: list[ActFakeQuant] = [q for _, _, q, relu in linear_layers(model)
                                   if q is not None and relu]
     calibrate(model, x, input_frac, percentile=percentile)
-    ref = _accuracy(model, x, y)
+    ref = accuracy(model, x, y)
     for q in quants:
         keep = q.bits
         for bits in range(q.bits - 1, MIN_BITS - 1, -1):
             q.bits = bits
             calibrate(model, x, input_frac, percentile=percentile)
-            if _accuracy(model, x, y) < ref - tol:
+            if accuracy(model, x, y) < ref - tol:
                 break
             keep = bits
         q.bits = keep

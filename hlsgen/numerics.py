@@ -134,6 +134,12 @@ def forward(net: "Network", x: np.ndarray) -> np.ndarray:
     return forward_all(net, x)[-1]
 
 
+def output_vectors(net: "Network", x: np.ndarray) -> np.ndarray:
+    """:func:`forward` as one vector per input ``[N, features]``: a network ending in a
+    feature map gives it flattened in PyTorch order, as every backend streams it out."""
+    return forward(net, x).reshape(len(x), -1)
+
+
 def predict(outputs: np.ndarray) -> np.ndarray:
     """Class index per output vector (first maximum wins, identically for every backend)."""
     return np.argmax(np.asarray(outputs), axis=1)

@@ -77,35 +77,9 @@ def render_folded_files(schedule: FoldedSchedule) -> dict[str, str]:
                                                             **context)
     if schedule.stages:
         return {FIFO_FILE: render_template("verilog/hlsgen_axis_fifo.v.j2", **common),
-                **files, **_folded_stage_files(schedule, names, common)}
+                **files, **_stage_files(schedule, names, common)}
     files[names.top_file] = render_template("verilog/top_folded.v.j2", schedule=schedule,
                                             plan=schedule.plan, **common)
-    return files
-
-
-def _folded_stage_files(schedule: FoldedSchedule, names: VerilogNames,
-                        common: dict[str, object]) -> dict[str, str]:
-    """A folded CNN's stage modules and its top: the streaming top and pooling/collect
-    stages, with folded conv and dense stages (``*_folded.v.j2``) around the folded layers."""
-    from ..schedules.folded import FoldedConvStage, FoldedDenseStage
-
-    files, stage_names, widths = {}, [], []
-    for st in schedule.stages:
-        if isinstance(st, FoldedConvStage):
-            module, template = names.stage("conv", st.index), "verilog/stream_conv_folded.v.j2"
-            width = st.out_channels * st.out_bits
-        elif isinstance(st, FoldedDenseStage):
-            module, template = names.stage("dense", st.index), "verilog/stream_dense_folded.v.j2"
-            last = st.layers[-1].plan
-            width = last.out_features * last.out_type.bits
-        else:
-            module, template, width = _stage_module(names, st)
-        files[f"{module}.v"] = render_template(template, st=st, module=module, **common)
-        stage_names.append(module)
-        widths.append(width)
-    files[names.top_file] = render_template("verilog/top_stream.v.j2", schedule=schedule,
-                                            plan=schedule.plan, stage_names=stage_names,
-                                            widths=widths, **common)
     return files
 
 
@@ -124,9 +98,17 @@ def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
 
 
 def _stage_module(names: VerilogNames, st: object) -> tuple[str, str, int]:
-    """(module name, template, output width) of a streaming stage."""
+    """(module name, template, output width) of a stage of either architecture."""
+    from ..schedules.folded import FoldedConvStage, FoldedDenseStage
     from ..schedules.stream import CollectStage, ConvStage, DenseStage, PoolStage
 
+    if isinstance(st, FoldedConvStage):
+        return (names.stage("conv", st.index), "verilog/stream_conv_folded.v.j2",
+                st.out_channels * st.out_bits)
+    if isinstance(st, FoldedDenseStage):
+        last = st.layers[-1].plan
+        return (names.stage("dense", st.index), "verilog/stream_dense_folded.v.j2",
+                last.out_features * last.out_type.bits)
     if isinstance(st, ConvStage):
         return (names.stage("conv", st.index), "verilog/stream_conv.v.j2",
                 st.out_channels * st.out_bits)
@@ -153,7 +135,14 @@ def render_stream_files(schedule: StreamSchedule) -> dict[str, str]:
             files[names.layer_file(layer.plan.index)] = render_template(
                 "verilog/layer.v.j2", layer=layer, lp=layer.plan,
                 levels_per_stage=schedule.levels_per_stage, **common)
-    stage_names, widths = [], []
+    return {**files, **_stage_files(schedule, names, common)}
+
+
+def _stage_files(schedule: StreamSchedule | FoldedSchedule, names: VerilogNames,
+                 common: dict[str, object]) -> dict[str, str]:
+    """One module per stage of a feature-map design, and the streaming top that chains
+    them (it takes the pixels itself)."""
+    files, stage_names, widths = {}, [], []
     for st in schedule.stages:
         module, template, width = _stage_module(names, st)
         files[f"{module}.v"] = render_template(template, st=st, module=module, **common)

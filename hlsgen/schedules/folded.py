@@ -45,10 +45,10 @@ from ..blocks import BlockKind, BlockPlan, block_grid, input_width
 from ..fixedpoint import QType
 from ..layerplan import LayerPlan
 from ..manifest import LayerCapacity
-from ..numerics import WidthError, check_acc_width, signed_width, sum_range
+from ..numerics import check_acc_width, signed_width, sum_range
 from ..plan import DesignPlan
-from .stream import (TLAST_AW, CollectStage, PassLayer, PixelInput, PoolStage, _bits,
-                     collect_stage, pixel_input, pool_stage)
+from .stream import (TLAST_AW, CollectStage, ConvWindow, PassLayer, PixelInput, PoolStage,
+                     collect_stage, conv_window, pixel_input, pool_stage)
 
 DEFAULT_CYCLE_BUDGET = 32  # the default P makes each layer's walk about this many cycles
 STAGES = 5                 # registers from the issued address to the accumulator (S1..S5)
@@ -200,7 +200,7 @@ class FoldedLayer:
 
 
 @dataclass(frozen=True)
-class FoldedConvStage:
+class FoldedConvStage(ConvWindow):
     """A conv layer of a folded CNN: the streaming conv's line buffers and window register
     (``templates/verilog/stream_conv_folded.v.j2``) in front of a folded layer ``core`` on
     the conv's ``[O, Kh*Kw*C]`` matrix, whose input vector is the window. A complete window
@@ -212,19 +212,6 @@ class FoldedConvStage:
     index: int
     plan: LayerPlan
     core: FoldedLayer
-    channels: int
-    bits: int
-    height: int
-    width: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    hp: int
-    wp: int
-    row_bits: int
-    col_bits: int
-    out_channels: int
-    out_bits: int
 
     @property
     def window_ends(self) -> tuple[int, ...]:
@@ -583,12 +570,7 @@ def _schedule_spatial(plan: DesignPlan, folded: dict[int, FoldedLayer]) -> Folde
         if lp.kind == "conv2d":
             core = folded[lp.index]
             per_layer.append(core)
-            ci, hi, wi = lp.in_shape
-            hp, wp = hi + 2 * lp.padding[0], wi + 2 * lp.padding[1]
-            stages.append(FoldedConvStage(
-                lp.index, lp, core, ci, lp.in_type.bits, hi, wi, lp.kernel, lp.stride,
-                lp.padding, hp, wp, _bits(hp - 1), _bits(wp - 1), lp.out_features,
-                lp.out_type.bits))
+            stages.append(FoldedConvStage(lp.index, lp, core, **conv_window(lp)))
         elif lp.kind in ("maxpool2d", "avgpool2d"):
             per_layer.append(PassLayer())
             stages.append(pool_stage(lp))

@@ -35,7 +35,7 @@ carries the ``tlast`` of each image's last pixel in a small FIFO to its output b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from ..layerplan import LayerPlan
 from ..plan import DesignPlan
@@ -75,12 +75,13 @@ class PixelInput:
     order: tuple[tuple[int, int, int], ...]
 
 
-@dataclass(frozen=True)
-class ConvStage:
-    kind = "conv2d"
-    index: int
-    plan: LayerPlan
-    core: UnrolledLayer
+@dataclass(frozen=True, kw_only=True)
+class ConvWindow:
+    """The window walk of a conv stage, shared by both architectures' conv stages: the input
+    map (``channels`` x ``bits``, ``height`` x ``width``), the kernel, the padded raster
+    ``hp`` x ``wp`` the line buffers walk (``row_bits`` / ``col_bits`` for its counters) and
+    the output pixel (``out_channels`` x ``out_bits``)."""
+
     channels: int
     bits: int
     height: int
@@ -94,6 +95,23 @@ class ConvStage:
     col_bits: int
     out_channels: int
     out_bits: int
+
+
+def conv_window(lp: LayerPlan) -> dict[str, Any]:
+    """The :class:`ConvWindow` fields of a conv2d layer plan."""
+    ci, hi, wi = lp.in_shape
+    hp, wp = hi + 2 * lp.padding[0], wi + 2 * lp.padding[1]
+    return dict(channels=ci, bits=lp.in_type.bits, height=hi, width=wi, kernel=lp.kernel,
+                stride=lp.stride, padding=lp.padding, hp=hp, wp=wp, row_bits=_bits(hp - 1),
+                col_bits=_bits(wp - 1), out_channels=lp.out_features, out_bits=lp.out_type.bits)
+
+
+@dataclass(frozen=True)
+class ConvStage(ConvWindow):
+    kind = "conv2d"
+    index: int
+    plan: LayerPlan
+    core: UnrolledLayer
     fifo_aw: int
 
     @property
@@ -210,7 +228,8 @@ def _fifo_aw(depth: int) -> int:
     return max(1, (depth + 1).bit_length())
 
 
-def _collect(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage:
+def collect_stage(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage:
+    """The collector of a flatten (``index``) or after a last feature map (-1)."""
     c, h, w = shape
     hw = h * w
     order = tuple((ch * hw + p, p * c + ch) for ch in range(c) for p in range(hw))
@@ -219,15 +238,7 @@ def _collect(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage
 
 def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> StreamSchedule:
     """The streaming schedule of ``plan`` (its first layer takes a feature map)."""
-    first = plan.layers[0]
-    if not hasattr(first, "in_shape"):
-        raise ValueError(f"layer 0 ({first.name!r}) is a {first.kind} layer: the streaming "
-                         "architecture needs a feature-map layer first")
-    c, h, w = first.in_shape
-    b = plan.in_type.bits
-    hw = h * w
-    pixel_in = PixelInput(c, h, w, b, hw, _bits(hw - 1),
-                     tuple((p, ch, ch * hw + p) for p in range(hw) for ch in range(c)))
+    pixel_in = pixel_input(plan)
     stages: list[Stage] = []
     per_layer: list[object] = []
     dense: list[UnrolledLayer] = []
@@ -243,26 +254,14 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
         if lp.kind == "conv2d":
             core = _stage_layer(lp, levels_per_stage, dsp)
             per_layer.append(core)
-            (ci, hi, wi) = lp.in_shape
-            hp, wp = hi + 2 * lp.padding[0], wi + 2 * lp.padding[1]
-            stages.append(ConvStage(
-                lp.index, lp, core, ci, lp.in_type.bits, hi, wi, lp.kernel, lp.stride,
-                lp.padding, hp, wp, _bits(hp - 1), _bits(wp - 1), lp.out_features,
-                lp.out_type.bits, _fifo_aw(core.latency + 1)))
+            stages.append(ConvStage(lp.index, lp, core, _fifo_aw(core.latency + 1),
+                                    **conv_window(lp)))
         elif lp.kind in ("maxpool2d", "avgpool2d"):
             per_layer.append(PassLayer())
-            ci, hi, wi = lp.in_shape
-            lk = (lp.kernel[0].bit_length() - 1, lp.kernel[1].bit_length() - 1)
-            wo = wi // lp.kernel[1]
-            avg = lp.kind == "avgpool2d"
-            stages.append(PoolStage(
-                lp.index, lp, lp.kind, ci, lp.in_type.bits, lp.in_type.signed, hi, wi,
-                lp.kernel, lk, (hi // lp.kernel[0], wo), _bits(hi - 1), _bits(wi - 1),
-                (wo - 1).bit_length(), lp.acc_width if avg else lp.in_width, lp.in_width,
-                lp.shift, lp.round_const))
+            stages.append(pool_stage(lp))
         elif lp.kind == "flatten":
             per_layer.append(PassLayer())
-            stages.append(_collect(lp.index, lp.in_shape, lp.in_type.bits))
+            stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))
         else:
             raise ValueError(f"layer {lp.index} ({lp.name!r}): the streaming architecture "
                              f"has no {lp.kind} stage")
@@ -271,7 +270,7 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
         stages.append(DenseStage(dense[0].plan.index, tuple(dense), _fifo_aw(depth)))
     elif len(plan.layers[-1].out_shape if hasattr(plan.layers[-1], "out_shape") else ()) == 3:
         last = plan.layers[-1]
-        stages.append(_collect(-1, last.out_shape, last.out_type.bits))
+        stages.append(collect_stage(-1, last.out_shape, last.out_type.bits))
     return StreamSchedule(plan, pixel_in, tuple(stages), tuple(per_layer), levels_per_stage, dsp)
 
 
@@ -301,7 +300,3 @@ def pool_stage(lp: LayerPlan) -> PoolStage:
         (wo - 1).bit_length(), lp.acc_width if avg else lp.in_width, lp.in_width,
         lp.shift, lp.round_const)
 
-
-def collect_stage(index: int, shape: tuple[int, int, int], bits: int) -> CollectStage:
-    """The collector of a flatten (``index``) or after a last feature map (-1)."""
-    return _collect(index, shape, bits)
