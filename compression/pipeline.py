@@ -63,10 +63,11 @@ from .budget import CostPenalty, with_budgets
 from .export import export_network, json_safe
 from .model import accuracy, build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
-from .widths import as_float, choose_act_bits, choose_input_bits, input_type
+from .widths import (MIN_W_BITS, as_float, choose_act_bits, choose_input_bits,
+                     choose_weight_bits, input_type)
 
 OBJECTIVES = ("multipliers", "luts", "bits")
-WIDTHS = ("fixed", "auto")
+WIDTHS = ("fixed", "auto", "all")
 
 __all__ = ["LOW_BIT_LR_FACTOR", "CompressConfig", "CompressResult", "accuracy",
            "admm_step_lr", "compress", "compress_digits", "deterministic", "digit_histogram"]
@@ -131,7 +132,8 @@ class CompressConfig:
     cost_reg: float = 0.0
     # Widths: the input is converted to ``in_bits`` (None: the data's own type); "auto"
     # chooses the input width and every hidden layer's activation width (at most a_bits)
-    # as the narrowest whose training accuracy stays within ``width_tol`` of the full width.
+    # as the narrowest whose training accuracy stays within ``width_tol`` of the full width;
+    # "all" also every layer's weight width (at most w_bits; compression/widths.py).
     in_bits: int | None = None
     widths: str = "fixed"
     width_tol: float = 0.005
@@ -356,17 +358,24 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             model.load_state_dict(resume["model"])
             gen.set_state(resume["gen"])
             float_acc = float(resume["float_accuracy"])
-        if cfg.widths == "auto" and cfg.in_bits is None:
+        if cfg.widths != "fixed" and cfg.in_bits is None:
             # chosen from the dense model once; a resumed run reads the choice back
             in_q = (choose_input_bits(model, split.x_train, y_tr, src_q, cfg.width_tol)
                     if resume is None else QType(**resume["input_type"]))
             x_tr, x_te = inputs(in_q)
+        layer_w_bits: list[int] | None = None
+        if cfg.widths == "all":
+            layer_w_bits = (choose_weight_bits(model, x_tr, y_tr, cfg.w_bits, cfg.width_tol,
+                                               max(MIN_W_BITS, cfg.k_digits or 0))
+                            if resume is None else list(resume.get("w_bits") or ()) or None)
 
         # 2. ADMM (or reweighted regularization) towards the micro-structure
         linears = [lin for _, lin, _, _ in linear_layers(model)]
         sparsifier = make_sparsifier(cfg.method, rho=cfg.rho, eps=cfg.rw_eps,
                                      reweight_every=cfg.rw_every)
         groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
+        for g, bits in zip(groups, layer_w_bits or ()):
+            g["w_bits"] = bits
         groups = with_budgets(groups, [lin.weight.detach() for lin in linears], in_q.bits,
                               cfg.a_bits, sum(lin.out_features for lin in linears),
                               cfg.objective, cfg.max_luts)
@@ -393,7 +402,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
             if ckpt_path is not None:
                 _save_checkpoint(ckpt_path, {
                     "config": asdict(cfg), "admm_epoch": epoch, "model": model.state_dict(),
-                    "input_type": in_q.to_json(),
+                    "input_type": in_q.to_json(), "w_bits": layer_w_bits,
                     "gen": gen.get_state(), "float_accuracy": float_acc,
                     "sparsifier": sparsifier.state_dict() if epoch else None,
                     "rho_scheduler": rho_scheduler.state_dict() if epoch else None,
@@ -424,7 +433,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         sparsifier.freeze()
         projected_acc = accuracy(model, x_te, y_te)
         calibrate(model, x_tr, in_q.frac, percentile=cfg.act_percentile)
-        if cfg.widths == "auto":
+        if cfg.widths != "fixed":
             choose_act_bits(model, x_tr, y_tr, in_q.frac, cfg.width_tol, cfg.act_percentile)
         quantized_acc = accuracy(model, x_te, y_te)
 

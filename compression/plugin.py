@@ -25,10 +25,14 @@ class DigitsCompressor:
         ``model`` (``mlp``, ``cnn`` or ``FILE.py:FACTORY``), ``data`` (an ``.npz`` file) and
         ``conv_block``/``conv_prune``/``conv_unify`` select the model path."""
         settings = dict(settings)
+        floor = {k: settings.pop(k) for k in ("min_accuracy", "floor_steps") if k in settings}
         model = settings.pop("model", None)
         data = settings.pop("data", None)
         conv = {CONV_KEYS[k]: settings.pop(k) for k in list(settings) if k in CONV_KEYS}
         if model not in (None, "mlp") or data is not None or conv:
+            if floor:
+                raise ValueError("min_accuracy / floor_steps are supported for the built-in "
+                                 "digits MLP only")
             return self._custom(model or "mlp", data, conv, settings, progress, say)
         checkpoint = settings.pop("checkpoint", None)
         every = settings.pop("checkpoint_every", None)
@@ -36,6 +40,8 @@ class DigitsCompressor:
         if every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {every}")
         config = dataclasses.replace(CompressConfig(), **settings)  # ValueError: bad setting
+        if floor:
+            return self._floor(config, floor, progress, say, checkpoint)
 
         def run() -> Network:
             say(f"compressing the digits MLP: {config}")
@@ -51,6 +57,34 @@ class DigitsCompressor:
                 "float_accuracy": result.float_accuracy,
                 "compressed_float_accuracy": result.compressed_float_accuracy,
             })
+
+        return run
+
+    @staticmethod
+    def _floor(config: CompressConfig, floor: dict[str, Any], progress: bool,
+               say: Callable[[str], None], checkpoint: Any) -> Callable[[], Network]:
+        from hlsgen.datasets import load_digits_split
+
+        from .floor import FloorConfig, compress_to_floor
+        if "min_accuracy" not in floor:
+            raise ValueError("floor_steps needs min_accuracy")
+        if checkpoint is not None:
+            raise ValueError("checkpoint cannot resume an accuracy-floor search (several runs)")
+        if config.objective != "luts":
+            raise ValueError("min_accuracy searches the LUT budget: it needs objective 'luts'")
+        fc = FloorConfig(min_accuracy=float(floor["min_accuracy"]),  # ValueError: bad floor
+                         **({"steps": int(floor["floor_steps"])} if "floor_steps" in floor else {}))
+
+        def run() -> Network:
+            say(f"compressing the digits MLP for the smallest design at validation integer "
+                f"accuracy >= {fc.min_accuracy} ({fc.steps} trials at most): {config}")
+            result = compress_to_floor(load_digits_split(), config, fc, progress=progress,
+                                       say=say)
+            meta = result.network.meta
+            pick = meta["accuracy_floor"]["trials"][meta["accuracy_floor"]["chosen"]]
+            say(f"chosen: {pick['lut_eq']} LUT-eq estimated, validation integer "
+                f"{pick['val_accuracy']:.4f}; test integer {result.int_accuracy:.4f}")
+            return result.network
 
         return run
 

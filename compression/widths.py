@@ -15,7 +15,13 @@ measured on the *training* split (the test split never chooses anything):
   layer in turn takes the narrowest width (from ``a_bits`` down to 2) whose fake-quantized
   model keeps its training accuracy within ``tol`` of the accuracy at the start of the
   search; each trial recalibrates every scale. The logits keep ``a_bits`` (they feed no
-  adder, only the comparison).
+  adder, only the comparison);
+* **weights** (``widths = "all"``, besides the two above): before ADMM, each layer in turn
+  takes the narrowest weight width (from ``w_bits`` down to ``MIN_W_BITS``) whose plain
+  quantization of the dense model's weights (the power-of-two scale of least squared error;
+  the layers before it quantized at their chosen widths) keeps the training accuracy within
+  ``tol`` of the float model's. ADMM, the projection and the artifact then use each layer's
+  own width; with the cost objective a narrower layer has fewer digits to buy.
 
 Fine-tuning follows the choice, so the weights adapt to the narrower types.
 """
@@ -30,10 +36,13 @@ from hlsgen.artifact import QType
 from hlsgen.numerics import convert, frac_for_range
 
 from .model import ActFakeQuant, accuracy, calibrate, linear_layers
+from .projection import quantize_to_grid, weight_frac
 
-__all__ = ["choose_act_bits", "choose_input_bits", "input_type"]
+__all__ = ["choose_act_bits", "choose_input_bits", "choose_weight_bits", "input_type",
+           "quantized_weight"]
 
 MIN_BITS = 2
+MIN_W_BITS = 3  # below it a layer is ternary / binary: every kept block unified, no dense
 
 
 def input_type(src: QType, x: np.ndarray, bits: int) -> QType:
@@ -81,3 +90,44 @@ def choose_act_bits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, inpu
         q.bits = keep
         calibrate(model, x, input_frac, percentile=percentile)
     return [q.bits for _, _, q, _ in linear_layers(model) if q is not None]
+
+
+def quantized_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """``w`` on the ``bits``-wide grid of the power-of-two scale with the least squared
+    error (the range's scale and the three finer ones, which clip the largest weights)."""
+    top = weight_frac(float(w.abs().max()), bits)
+    best = None
+    for frac in range(top, top + 4):
+        q = quantize_to_grid(w, frac, bits)
+        err = float(((q - w) ** 2).sum())
+        if best is None or err < best[0]:
+            best = (err, q)
+    assert best is not None
+    return best[1]
+
+
+def choose_weight_bits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, w_bits: int,
+                       tol: float, min_bits: int = MIN_W_BITS) -> list[int]:
+    """Each Linear's narrowest weight width within ``tol`` of the float training accuracy
+    (see the module docstring); ``model``'s weights are left as they were."""
+    linears = [lin for _, lin, _, _ in linear_layers(model)]
+    saved = [lin.weight.detach().clone() for lin in linears]
+    chosen: list[int] = []
+    try:
+        with torch.no_grad():
+            ref = accuracy(model, x, y)
+            for lin, w in zip(linears, saved):
+                keep = w_bits
+                for bits in range(w_bits - 1, min_bits - 1, -1):
+                    lin.weight.copy_(quantized_weight(w, bits))
+                    if accuracy(model, x, y) < ref - tol:
+                        break
+                    keep = bits
+                # the later layers are judged with this one at its chosen width
+                lin.weight.copy_(quantized_weight(w, keep))
+                chosen.append(keep)
+    finally:
+        with torch.no_grad():
+            for lin, w in zip(linears, saved):
+                lin.weight.copy_(w)
+    return chosen

@@ -146,11 +146,18 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "its modelled adders; default 0: off)")
     g.add_argument("--in-bits", type=int, help="convert the inputs to this many bits (default: "
                    "the data's own 8-bit type; 5 holds the 0..16 digits pixels exactly)")
-    g.add_argument("--widths", choices=("fixed", "auto"), help="auto: choose the input width "
-                   "and each hidden layer's activation width (at most --a-bits) as the "
-                   "narrowest within --width-tol of the training accuracy")
+    g.add_argument("--widths", choices=("fixed", "auto", "all"), help="auto: choose the input "
+                   "width and each hidden layer's activation width (at most --a-bits) as the "
+                   "narrowest within --width-tol of the training accuracy; all: also each "
+                   "layer's weight width (at most --w-bits)")
     g.add_argument("--width-tol", type=float, help="training-accuracy loss allowed per width "
                    "choice (default 0.005)")
+    g.add_argument("--min-accuracy", type=float, help="with --objective luts: search the LUT "
+                   "budget for the smallest design whose integer accuracy on a validation "
+                   "part of the training split (20%%, stratified) is at least this; trains "
+                   "up to --floor-steps times")
+    g.add_argument("--floor-steps", type=int, help="with --min-accuracy: compressions the "
+                   "budget search may run (default 6)")
     g.add_argument("--epochs", type=int, help="dense training epochs (default 60)")
     g.add_argument("--admm-epochs", type=int, help="ADMM/reweighted epochs (default 200)")
     g.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 100)")
@@ -174,7 +181,7 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
                     "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol",
-                    "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
+                    "min_accuracy", "floor_steps", "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
                     "model", "data", "conv_block", "conv_prune", "conv_unify")
 
 
@@ -189,10 +196,18 @@ def _compression(args: argparse.Namespace) -> Callable[[], artifact.Network]:
     overrides = {name: getattr(args, name) for name in COMPRESS_OPTIONS
                  if getattr(args, name, None) is not None}
     try:
-        return compressor.prepare(overrides, progress=not args.no_progress, say=_say)
+        make = compressor.prepare(overrides, progress=not args.no_progress, say=_say)
     except ValueError as exc:
         raise FlowError(f"invalid compression settings: {exc}; change the matching option "
                         "(see `hlsgen compress --help`)") from None
+
+    def run() -> artifact.Network:
+        try:
+            return make()
+        except compressors.CompressionFailed as exc:
+            raise FlowError(str(exc)) from None
+
+    return run
 
 
 def cmd_compress(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ torch or the ``compression`` package; the dependency runs one way (``compression
 
 A compressor is an object with ``prepare(settings, progress, say) -> run``: ``prepare``
 checks the settings (ValueError naming the bad one) before any work, ``run()`` trains and
-returns the compressed :class:`~hlsgen.network.Network`.
+returns the compressed :class:`~hlsgen.network.Network` or raises
+:class:`CompressionFailed` when the settings could not be met.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ INSTALL = ("install it with `pip install torch==2.13.0` (CPU build) and "
 
 class CompressorError(RuntimeError):
     """No usable compressor: one line saying how to install it."""
+
+
+class CompressionFailed(RuntimeError):
+    """The compressor ran but could not meet its settings (e.g. an accuracy floor no trial
+    reached): one line naming what was reached and what to change."""
 
 
 class Compressor(Protocol):

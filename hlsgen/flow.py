@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -231,6 +231,12 @@ def accuracies(net: Network, split: Split | None = None) -> dict[str, float | No
         "compressed_float_accuracy": meta.get("compressed_float_accuracy"),
         "int_accuracy": None,
     }
+    floor = meta.get("accuracy_floor")
+    if isinstance(floor, Mapping) and isinstance(meta.get("accuracy"), Mapping):
+        # chosen by an accuracy floor (compression/floor.py): the floor and the chosen
+        # design's integer accuracy on the validation split that judged it
+        acc["min_accuracy"] = floor.get("min_accuracy")
+        acc["validation_int_accuracy"] = meta["accuracy"].get("validation_int")
     if digits_compatible(net):
         acc["int_accuracy"] = reference_accuracy(net, split or load_digits_split())
     return acc

@@ -135,6 +135,10 @@ def summary_table(rep: Mapping[str, Any]) -> str:
          f"{rep['weight_bits']} ({rep['dense_weight_bits']}, x{rep['weight_bit_reduction']})"),
         ("latency / II (cycles)", f"{rep['latency_cycles']} / {rep['initiation_interval']}"),
     ]
+    if rep.get("min_accuracy") is not None:
+        rows.insert(3, ("validation integer accuracy (floor)",
+                        f"{_pct(rep.get('validation_int_accuracy'))} (>= "
+                        f"{_pct(rep['min_accuracy'])})"))
     if "rtl_latency_cycles" in rep:
         rows.append(("latency / interval measured (no stalls)",
                      f"{rep['rtl_latency_cycles']} / {rep['cycles_per_inference']} (plan "

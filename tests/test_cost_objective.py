@@ -202,6 +202,46 @@ def test_compress_chooses_widths(split):
     assert fixed.network.input == QType(5, 4, False)
 
 
+def test_compress_chooses_weight_widths_per_layer(split):
+    r = compress(split, CompressConfig(widths="all", width_tol=0.03, w_bits=8, **SHORT),
+                 progress=False)
+    net = r.network
+    bits = [layer.w_bits for layer in net.layers]
+    assert all(3 <= b <= 8 for b in bits) and min(bits) < 8
+    # every stored weight fits its own layer's width, and the run is exact end to end
+    for layer in net.layers:
+        assert np.abs(layer.weight).max() <= 2 ** (layer.w_bits - 1) - 1
+    assert flow.reference_accuracy(net, split) == r.int_accuracy
+    assert net.meta["config"]["widths"] == "all"
+
+
+def test_weight_width_choice_follows_the_tolerance(split):
+    from compression.model import accuracy, build_mlp, linear_layers
+    from compression.widths import as_float, choose_weight_bits, quantized_weight
+    torch.manual_seed(0)
+    model = build_mlp(64, (16,), 10, 8)
+    x = as_float(split.x_train, split.input_type)
+    y = torch.tensor(split.y_train)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    before = [p.detach().clone() for p in model.parameters()]
+    loose = choose_weight_bits(model, x, y, 8, tol=1.0)
+    assert loose == [3, 3]  # any width is within a tolerance of 1
+    strict = choose_weight_bits(model, x, y, 8, tol=0.0)
+    assert all(s >= lo for s, lo in zip(strict, loose))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    # the chosen widths keep the accuracy within the tolerance, layers quantized together
+    ref = accuracy(model, x, y)
+    with torch.no_grad():
+        for (_, lin, _, _), b in zip(linear_layers(model),
+                                     strict):
+            lin.weight.copy_(quantized_weight(lin.weight, b))
+    assert accuracy(model, x, y) >= ref
+
+
 def test_bad_objective_settings_are_refused():
     with pytest.raises(ValueError, match="objective"):
         CompressConfig(objective="area")
