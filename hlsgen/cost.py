@@ -229,12 +229,17 @@ def row_bits(in_bits: int, w_bits: int, in_features: int) -> int:
 
 
 def adder_bits_lut_eq(bits: float, levels_per_stage: int = 1) -> float:
-    """Estimated LUT-eq of ``bits`` adder bits (the fitted per-bit figure)."""
+    """Estimated LUT-eq of ``bits`` adder bits: the budget conversion's per-bit figure
+    (``LUT_EQ_PER_ADDER_BIT``), fitted in the same calibration as the layer estimate to the
+    same measurements, on the schedule's adder bits (what the block surrogate predicts), so
+    the narrow adders' LUT logic and the carry chains' width reductions are averaged into
+    it (the compressor knows no widths per adder)."""
     return _per_bit(levels_per_stage) * bits
 
 
 def adder_bits_for_lut_eq(lut_eq: float, output_bits: int, levels_per_stage: int = 1) -> float:
     """The modelled adder bits a design of ``lut_eq`` estimated LUT-eq leaves for its adders
-    after the requantize logic of ``output_bits`` output bits (the inverse of the layer
-    estimate; at least 0)."""
+    after ``LUT_EQ_PER_OUTPUT_BIT`` per output bit (the inverse of the budget conversion's
+    ``b x adder bits + bo x output bits``, which benchmarks/cost_model.py fits beside the
+    layer estimate and reports as ``budget_lut_eq_err``; at least 0)."""
     return max(0.0, (lut_eq - LUT_EQ_PER_OUTPUT_BIT * output_bits) / _per_bit(levels_per_stage))
