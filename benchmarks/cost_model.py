@@ -44,104 +44,178 @@ from hardware import machine  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "synth_ecp5 -nodsp -noflatten -top {top}"
 
-# name -> artifact path, or (sizes, block, kind probabilities (pruned, unified, dense), w_bits,
-# a_bits, signed input)
+# name -> artifact path, or (seed, sizes, block, kind probabilities (pruned, unified, dense),
+# w_bits, a_bits, signed input). Every other design (in this order) is in the fit half. The
+# narrow ones (2-3 bit activations) and the cost objective's designs joined in the refit that
+# added the narrow-adder and live-register features.
 DESIGNS = {
     "digits default": "examples/digits_mlp.json",
-    "rand 32-24-10 4x4 mixed": ([32, 24, 10], (4, 4), (0.5, 0.3, 0.2), 8, 8, False),
+    "rand 32-24-10 4x4 mixed": (5, [32, 24, 10], (4, 4), (0.5, 0.3, 0.2), 8, 8, False),
     "digits micro prune-only": "benchmarks/artifacts/micro_prune_only.json",
-    "rand 48-32-10 1x8 unified": ([48, 32, 10], (1, 8), (0.4, 0.55, 0.05), 8, 8, False),
+    "rand 48-32-10 1x8 unified": (7, [48, 32, 10], (1, 8), (0.4, 0.55, 0.05), 8, 8, False),
     "digits unstructured 1x1": "benchmarks/artifacts/unstructured_1x1.json",
-    "rand 24-16-8 1x1 dense 4-bit": ([24, 16, 8], (1, 1), (0.3, 0.0, 0.7), 4, 6, True),
-    "rand 40-20-10 2x16 unified": ([40, 20, 10], (2, 16), (0.3, 0.6, 0.1), 6, 8, False),
-    "rand 20-12-6 16-bit": ([20, 12, 6], (2, 2), (0.3, 0.4, 0.3), 16, 12, True),
+    "rand 24-16-8 1x1 dense 4-bit": (4, [24, 16, 8], (1, 1), (0.3, 0.0, 0.7), 4, 6, True),
+    "rand 40-20-10 2x16 unified": (6, [40, 20, 10], (2, 16), (0.3, 0.6, 0.1), 6, 8, False),
+    "rand 20-12-6 16-bit": (3, [20, 12, 6], (2, 2), (0.3, 0.4, 0.3), 16, 12, True),
+    "rand 64-48-10 1x4 2-bit": (11, [64, 48, 10], (1, 4), (0.4, 0.3, 0.3), 2, 2, False),
+    "rand 64-32-10 1x8 3-bit": (12, [64, 32, 10], (1, 8), (0.3, 0.5, 0.2), 3, 3, False),
+    "rand 48-64-32-10 2x4 3-bit": (13, [48, 64, 32, 10], (2, 4), (0.4, 0.3, 0.3), 3, 3, False),
+    "rand 32-24-10 1x1 dense w4 a2": (14, [32, 24, 10], (1, 1), (0.3, 0.0, 0.7), 4, 2, False),
+    "cost objective 64_128_64_10_luts_14k":
+        "benchmarks/artifacts/cost_objective/64_128_64_10_luts_14k.json",
+    "cost objective 64_64_10_luts": "benchmarks/artifacts/cost_objective/64_64_10_luts.json",
+    "cost objective 64_128_64_10_luts_tol0":
+        "benchmarks/artifacts/cost_objective/64_128_64_10_luts_tol0.json",
+    "cost objective 64_64_10_luts_7k": "benchmarks/artifacts/cost_objective/64_64_10_luts_7k.json",
 }
+# designs measured at one adder level per stage only (what the cost objective generates)
+ONE_LEVEL = {name for name in DESIGNS if name.startswith("cost objective")}
+# the exact counts a reused measurement must match (a design generated the same way)
+SAME_DESIGN = ("adders", "adder_bits", "register_bits", "output_bits")
 
 
 def load(name: str, spec) -> artifact.Network:
     if isinstance(spec, str):
         return artifact.load(spec if Path(spec).is_absolute() else ROOT / spec)
-    sizes, block, probs, w_bits, a_bits, signed = spec
-    rng = np.random.default_rng(sorted(DESIGNS).index(name))
-    return random_network(rng, sizes, block, w_bits, a_bits, probs, input_signed=signed,
-                          name="rand")
+    seed, sizes, block, probs, w_bits, a_bits, signed = spec
+    return random_network(np.random.default_rng(seed), sizes, block, w_bits, a_bits, probs,
+                          input_signed=signed, name="rand")
 
 
-def measure(names, levels, work: Path) -> list[dict]:
+def previous(paths: list[str]) -> dict[tuple, dict]:
+    """Measured rows of earlier runs (``--reuse``), by (artifact or design, levels, layer)."""
+    out = {}
+    for p in paths:
+        for r in json.loads(Path(p).read_text())["rows"]:
+            spec = DESIGNS.get(r["design"], r["design"])
+            key = Path(spec).stem if isinstance(spec, str) else r["design"]
+            out[(key, r["levels_per_stage"], r["layer"])] = r
+    return out
+
+
+def measure(names, levels, work: Path, reuse: dict | None = None) -> list[dict]:
+    """Every layer of every design of ``names`` at each of ``levels`` (``ONE_LEVEL``: 1 only),
+    measured by Yosys, or taken from ``reuse`` where an earlier run measured the same layer
+    (the same exact counts, ``SAME_DESIGN``; the row says ``"measured": "reused"``)."""
     rows = []
     for i, name in enumerate(names):
         net = load(name, DESIGNS[name])
-        for lps in levels:
+        spec = DESIGNS[name]
+        key = Path(spec).stem if isinstance(spec, str) else name
+        for lps in ((1,) if name in ONE_LEVEL else levels):
             folder = work / f"d{i}_{lps}"
             schedule = generate(net, folder / "design",
                                 options=ScheduleOptions(levels_per_stage=lps))
-            t0 = time.monotonic()
-            mods = module_cell_counts(folder / "design", folder / "yosys", COMMAND)
-            secs = time.monotonic() - t0
-            vnames = VerilogNames(schedule.plan.name)
-            for layer in schedule.layers:
-                cells = mods[vnames.layer(layer.plan.index)]
-                lut, carry = cells.get("LUT4", 0), cells.get("CCU2C", 0)
+            feats = [cost.layer_features(layer) for layer in schedule.layers]
+            old = [(reuse or {}).get((key, lps, layer.plan.name)) for layer in schedule.layers]
+            if all(o is not None and all(o[k] == f[k] for k in SAME_DESIGN)
+                   for o, f in zip(old, feats)):
+                cells = [{"LUT4": o["lut"], "CCU2C": o["carry"], "TRELLIS_FF": o["ff"]}
+                         for o in old]
+                how = "reused"
+                print(f"{name} (levels/stage {lps}): measured before, reused", flush=True)
+            else:
+                t0 = time.monotonic()
+                mods = module_cell_counts(folder / "design", folder / "yosys", COMMAND)
+                secs = time.monotonic() - t0
+                vnames = VerilogNames(schedule.plan.name)
+                cells = [mods[vnames.layer(layer.plan.index)] for layer in schedule.layers]
+                how = "yosys"
+                print(f"{name} (levels/stage {lps}): yosys {secs:.0f} s", flush=True)
+            for layer, f, c in zip(schedule.layers, feats, cells):
+                lut, carry = c.get("LUT4", 0), c.get("CCU2C", 0)
                 rows.append({"design": name, "levels_per_stage": lps,
-                             "layer": layer.plan.name, "fit": i % 2 == 0,
-                             **cost.layer_features(layer),
+                             "layer": layer.plan.name, "fit": i % 2 == 0, **f,
                              "lut": lut, "carry": carry, "lut_eq": lut + 2 * carry,
-                             "ff": cells.get("TRELLIS_FF", 0)})
-            print(f"{name} (levels/stage {lps}): yosys {secs:.0f} s", flush=True)
+                             "ff": c.get("TRELLIS_FF", 0), "measured": how})
     return rows
 
 
+FEATURES = ("narrow_adders_4", "narrow_adders", "clamp_bits")
+
+
+def _lstsq(a: list[list[float]], y: list[float]) -> np.ndarray:
+    coef, *_ = np.linalg.lstsq(np.array(a, dtype=float), np.array(y, dtype=float), rcond=None)
+    return coef
+
+
 def fit(rows: list[dict], levels) -> dict:
-    """Least-squares coefficients: LUT-eq = k[lps] * adder_bits + c * output_bits,
-    FF = f * register_bits, on the fit rows."""
+    """Least-squares coefficients on the fit rows, relative error (each row weighted by
+    1 / its measurement, so small layers count as much as big ones):
+    LUT-eq = k[lps] x carry bits + n4 x 4-bit adders + n3 x 2-3-bit adders + c x clamp bits;
+    FF = ff x live register bits; and the budget conversion's
+    LUT-eq = b[lps] x adder bits + bo x output bits."""
     train = [r for r in rows if r["fit"]]
-    cols = [f"k{lps}" for lps in levels] + ["c"]
-    a = np.array([[r["adder_bits"] if r["levels_per_stage"] == lps else 0 for lps in levels]
-                  + [r["output_bits"]] for r in train], dtype=float)
-    y = np.array([r["lut_eq"] for r in train], dtype=float)
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    ff = float(np.dot([r["register_bits"] for r in train], [r["ff"] for r in train])
-               / np.dot([r["register_bits"] for r in train], [r["register_bits"] for r in train]))
-    out = {name: round(float(v), 3) for name, v in zip(cols, coef)}
-    out["ff"] = round(ff, 3)
+    w = [1.0 / r["lut_eq"] for r in train]
+    lut = _lstsq([[wi * (r["carry_bits"] if r["levels_per_stage"] == lps else 0)
+                   for lps in levels] + [wi * r[f] for f in FEATURES]
+                  for wi, r in zip(w, train)], [1.0] * len(train))
+    bud = _lstsq([[wi * (r["adder_bits"] if r["levels_per_stage"] == lps else 0)
+                   for lps in levels] + [wi * r["output_bits"]] for wi, r in zip(w, train)],
+                 [1.0] * len(train))
+    ff = _lstsq([[r["live_register_bits"] / r["ff"]] for r in train], [1.0] * len(train))
+    out = {f"k{lps}": round(float(v), 3) for lps, v in zip(levels, lut)}
+    out.update({name: round(float(v), 3) for name, v in
+                zip(("n4", "n3", "c"), lut[len(levels):])})
+    out["ff"] = round(float(ff[0]), 3)
+    out.update({f"b{lps}": round(float(v), 3) for lps, v in zip(levels, bud)})
+    out["bo"] = round(float(bud[len(levels)]), 3)
     return out
 
 
 def apply(rows: list[dict], coef: dict) -> None:
     for r in rows:
-        est = coef[f"k{r['levels_per_stage']}"] * r["adder_bits"] + coef["c"] * r["output_bits"]
+        lps = r["levels_per_stage"]
+        est = (coef[f"k{lps}"] * r["carry_bits"] + coef["n4"] * r["narrow_adders_4"]
+               + coef["n3"] * r["narrow_adders"] + coef["c"] * r["clamp_bits"])
         r["lut_eq_est"] = round(est)
-        r["ff_est"] = round(coef["ff"] * r["register_bits"])
+        r["ff_est"] = round(coef["ff"] * r["live_register_bits"])
         r["lut_eq_err"] = round(r["lut_eq_est"] / r["lut_eq"] - 1, 3) if r["lut_eq"] else None
         r["ff_err"] = round(r["ff_est"] / r["ff"] - 1, 3) if r["ff"] else None
+        if f"b{lps}" in coef:  # the budget conversion's figure (adder bits, output bits)
+            bud = coef[f"b{lps}"] * r["adder_bits"] + coef["bo"] * r["output_bits"]
+            r["budget_lut_eq_err"] = round(bud / r["lut_eq"] - 1, 3) if r["lut_eq"] else None
+
+
+def model_coefficients() -> dict:
+    """hlsgen/cost.py's coefficients as they are, in fit()'s names."""
+    coef = {f"k{k}": v for k, v in cost.LUT_EQ_PER_CARRY_BIT.items()}
+    coef.update(n4=cost.LUT_EQ_PER_NARROW_ADDER[4], n3=cost.LUT_EQ_PER_NARROW_ADDER[3],
+                c=cost.LUT_EQ_PER_CLAMP_BIT, ff=cost.FF_PER_LIVE_REGISTER_BIT)
+    coef.update({f"b{k}": v for k, v in cost.LUT_EQ_PER_ADDER_BIT.items()})
+    coef["bo"] = cost.LUT_EQ_PER_OUTPUT_BIT
+    return coef
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| design | levels/stage | layer | half | adders | adder bits | LUT-eq est | "
-            "LUT-eq Yosys | error | FF est | FF Yosys | error |")
-    lines = [head, "|" + "---|" * 12]
+    head = ("| design | levels/stage | layer | half | adders | carry bits | narrow adders "
+            "(4 / 2-3 bits) | clamp bits | live reg bits | LUT-eq est | LUT-eq Yosys | error | "
+            "FF est | FF Yosys | error |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         lines.append(f"| {r['design']} | {r['levels_per_stage']} | {r['layer']} | "
-                     f"{'fit' if r['fit'] else 'held out'} | {r['adders']} | {r['adder_bits']} | "
+                     f"{'fit' if r['fit'] else 'held out'} | {r['adders']} | {r['carry_bits']} | "
+                     f"{r['narrow_adders_4']} / {r['narrow_adders']} | {r['clamp_bits']} | "
+                     f"{r['live_register_bits']} | "
                      f"{r['lut_eq_est']} | {r['lut_eq']} | {100 * r['lut_eq_err']:+.1f}% | "
                      f"{r['ff_est']} | {r['ff']} | {100 * r['ff_err']:+.1f}% |")
     return "\n".join(lines)
 
 
-def check(paths: list[str], work: Path, out: Path, name: str) -> None:
+def check(paths: list[str], work: Path, out: Path, name: str, reuse: list[str]) -> None:
     """The model as it is (hlsgen/cost.py's coefficients) against Yosys on ``paths``."""
-    coef = {"k1": cost.LUT_EQ_PER_ADDER_BIT[1], "c": cost.LUT_EQ_PER_OUTPUT_BIT,
-            "ff": cost.FF_PER_REGISTER_BIT}
+    coef = model_coefficients()
     for p in paths:
         DESIGNS[Path(p).stem] = p
     t0 = time.monotonic()
-    rows = measure([Path(p).stem for p in paths], (1,), work)
+    rows = measure([Path(p).stem for p in paths], (1,), work, previous(reuse))
     for r in rows:
         r["fit"] = False
     apply(rows, coef)
     summary = {"max_abs_lut_eq_err": max(abs(r["lut_eq_err"]) for r in rows),
                "max_abs_ff_err": max(abs(r["ff_err"]) for r in rows),
-               "within_tolerance": all(abs(r["lut_eq_err"]) <= cost.TOLERANCE for r in rows)}
+               "within_tolerance": all(abs(r["lut_eq_err"]) <= cost.TOLERANCE
+                                       and abs(r["ff_err"]) <= cost.TOLERANCE for r in rows)}
     result = {"benchmark": "cost model (hlsgen/cost.py, as fitted) on further designs vs Yosys "
                            "synth_ecp5 -nodsp -noflatten, per layer",
               "command": "PYTHONPATH=. python benchmarks/cost_model.py "
@@ -169,14 +243,17 @@ def main() -> None:
     ap.add_argument("--check", default="", help="comma-separated artifacts: check the model "
                     "as fitted on them (no refit)")
     ap.add_argument("--name", default="check", help="with --check: cost_model_NAME.{json,md}")
+    ap.add_argument("--reuse", default="", help="comma-separated result JSONs of earlier runs: "
+                    "a layer they measured with the same exact counts is not synthesized again")
     args = ap.parse_args()
     levels = tuple(int(x) for x in args.levels.split(","))
+    reuse = [p for p in args.reuse.split(",") if p]
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hlsgen-cost-"))
     if args.check:
-        check(args.check.split(","), work, Path(args.out), args.name)
+        check(args.check.split(","), work, Path(args.out), args.name, reuse)
         return
     t0 = time.monotonic()
-    rows = measure(list(DESIGNS), levels, work)
+    rows = measure(list(DESIGNS), levels, work, previous(reuse))
     coef = fit(rows, levels)
     apply(rows, coef)
     held = [r for r in rows if not r["fit"]]
@@ -184,6 +261,10 @@ def main() -> None:
         "max_abs_lut_eq_err_held_out": max(abs(r["lut_eq_err"]) for r in held),
         "max_abs_lut_eq_err_all": max(abs(r["lut_eq_err"]) for r in rows),
         "max_abs_ff_err_held_out": max(abs(r["ff_err"]) for r in held),
+        "max_abs_ff_err_all": max(abs(r["ff_err"]) for r in rows),
+        "max_abs_budget_lut_eq_err_all": max(abs(r["budget_lut_eq_err"]) for r in rows),
+        "layers_synthesized": sum(r["measured"] == "yosys" for r in rows),
+        "layers_reused": sum(r["measured"] == "reused" for r in rows),
     }
     result = {"benchmark": "cost model (hlsgen/cost.py) vs Yosys synth_ecp5 -nodsp -noflatten, "
                            "per layer",
@@ -195,9 +276,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "cost_model.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# {result['benchmark']}", "", table(rows), "",
-          f"- coefficients: {coef} (LUT-eq = k[levels/stage] x adder bits + c x output bits; "
-          "FF = ff x register bits)",
-          *[f"- {k}: {100 * v:.1f}%" for k, v in summary.items()],
+          f"- coefficients: {coef} (LUT-eq = k[levels/stage] x carry bits + n4 x 4-bit adders "
+          "+ n3 x 2-3-bit adders + c x clamp bits; FF = ff x live register bits; the budget "
+          "conversion's LUT-eq = b[levels/stage] x adder bits + bo x output bits)",
+          *[f"- {k}: {100 * v:.1f}%" if isinstance(v, float) else f"- {k}: {v}"
+            for k, v in summary.items()],
           f"- command: `{result['command']}`", f"- machine: {result['machine']}",
           f"- Yosys {result['yosys']}", f"- wall time: {result['wall_s']:.0f} s", ""]
     (out / "cost_model.md").write_text("\n".join(md))

@@ -2,19 +2,37 @@
 
 What a layer builds, counted from its schedule (all exact):
 
-- ``adder_bits``: the sum of the adder-graph nodes' output widths (each two-input adder of
-  ``w`` bits is a ``w``-bit carry chain: ``ceil(w / 2)`` CCU2C on ECP5) plus the row
-  accumulators' widths (one constant add per row with a sum);
+- ``adder_bits``: the sum of the adder-graph nodes' output widths plus the row accumulators'
+  widths (one constant add per row with a sum): the size the compressor's block surrogate
+  predicts;
 - ``register_bits``: the pipeline's delay registers, the accumulators and the output
-  register;
+  register, at their declared widths;
 - ``multipliers``: constant multipliers (``--dsp auto|always``), each one DSP block when the
   target has them.
+
+and what the estimate maps to cells, the same adders and registers at the widths a
+synthesizer can prove (exact too: from each node's value range and its constant-zero low
+bits, see :func:`layer_features`):
+
+- ``carry_bits``: the LUT-eq of the carry chains, ``2 * ceil(w / 2)`` (``w / 2`` CCU2C) for
+  each adder ``w`` > 4 bits wide once its sign bit (a value that is never negative) and the
+  low bits that only pass an operand through (``a + (b << s)``: ``b``'s ``s`` zero bits) are
+  taken off;
+- ``narrow_adders``: the adders of at most 4 such bits, which Yosys builds from LUTs (its
+  ECP5 carry map skips them) and ABC maps worse than a carry chain: ``narrow_adders_4``
+  those of exactly 4 bits (a 6-input function per upper bit), the rest of 2-3;
+- ``clamp_bits``: the requantize logic, the shifted accumulator's bits (``q_width``) times
+  the clamps (saturate high, ReLU / saturate low) of every row with a sum; a row without a
+  clamp is wiring;
+- ``live_register_bits``: the register bits left once the provably constant ones are gone
+  (a never-negative value's sign bit, constant-zero low bits, the accumulator bits the
+  rounding shift drops, the registers of rows without a sum).
 
 The estimate maps those counts to ECP5 cells with coefficients fitted to Yosys
 (``synth_ecp5 -nodsp -noflatten``, every layer its own module) by
 ``benchmarks/cost_model.py``, which also prints each layer's estimate beside its measured
 figure; ``CALIBRATION`` names that run. ABC packs two adder levels into LUT4 logic where a
-stage holds more than one level, so the LUT-equivalents per adder bit depend on the levels
+stage holds more than one level, so the LUT-equivalents per carry bit depend on the levels
 per pipeline stage. The constants are a model, not a measurement: ``hlsgen synth`` measures.
 """
 
@@ -25,14 +43,21 @@ from typing import Any
 
 from .schedules.unrolled import UnrolledLayer, UnrolledSchedule
 
-# LUT-eq (LUT4 + 2 x CCU2C) per adder bit and flip-flops per register bit, by levels per
-# stage (a depth not listed uses the deepest one listed), fitted by benchmarks/cost_model.py.
-LUT_EQ_PER_ADDER_BIT = {1: 1.002, 2: 1.162}
-LUT_EQ_PER_OUTPUT_BIT = 0.641   # the requantize / ReLU / saturate logic per output bit
-FF_PER_REGISTER_BIT = 0.948
-CALIBRATION = ("fitted to Yosys 0.70 synth_ecp5 -nodsp -noflatten on 32 layers of 16 designs "
-               "(benchmarks/results/cost_model.md): every layer within 13.9%, held-out half "
-               "included")
+# LUT-eq (LUT4 + 2 x CCU2C) per carry bit by levels per stage (a depth not listed uses the
+# deepest one listed), per narrow adder (4 bits, 2-3 bits), per clamp bit, and flip-flops per
+# live register bit: fitted by benchmarks/cost_model.py.
+LUT_EQ_PER_CARRY_BIT = {1: 1.043, 2: 1.159}
+LUT_EQ_PER_NARROW_ADDER = {4: 6.118, 3: 2.873}
+LUT_EQ_PER_CLAMP_BIT = -0.063  # fitted: the clamps cost next to nothing (noise)
+FF_PER_LIVE_REGISTER_BIT = 0.981
+# The budget conversion (adder_bits_for_lut_eq): the LUT-eq per schedule adder bit of the
+# same fit, the carry chains and narrow adders together (the compressor counts adder bits).
+LUT_EQ_PER_ADDER_BIT = {1: 1.048, 2: 1.146}
+LUT_EQ_PER_OUTPUT_BIT = 0.604  # per output bit, for the budget conversion
+CALIBRATION = ("fitted to Yosys 0.70 synth_ecp5 -nodsp -noflatten on 60 layers of 16 designs "
+               "(2- to 16-bit, benchmarks/results/cost_model.md): held-out layers within "
+               "10.7% LUT-eq and 2.9% FF; fit layers within 22.8% LUT-eq (the narrow last "
+               "layers of two 64-128-64-10 designs) and 4.0% FF")
 TOLERANCE = 0.15  # the per-layer error the synth-tier test allows
 
 
@@ -46,6 +71,11 @@ class LayerCost:
     register_bits: int
     output_bits: int
     multipliers: int
+    carry_bits: int
+    narrow_adders_4: int
+    narrow_adders: int
+    clamp_bits: int
+    live_register_bits: int
     lut_eq: int       # estimated LUT4 + 2 x CCU2C, DSPs off except the multipliers' DSPs
     ff: int           # estimated TRELLIS_FF
 
@@ -53,36 +83,89 @@ class LayerCost:
         return dict(self.__dict__)
 
 
+def _by_depth(table: dict[int, float], levels_per_stage: int) -> float:
+    known = sorted(table)
+    return table[max((k for k in known if k <= levels_per_stage), default=known[0])]
+
+
 def _per_bit(levels_per_stage: int) -> float:
-    known = sorted(LUT_EQ_PER_ADDER_BIT)
-    return LUT_EQ_PER_ADDER_BIT[max((k for k in known if k <= levels_per_stage),
-                                    default=known[0])]
+    return _by_depth(LUT_EQ_PER_ADDER_BIT, levels_per_stage)
+
+
+def _trailing_zeros(v: int) -> int:
+    return (v & -v).bit_length() - 1 if v else 0
 
 
 def layer_features(layer: UnrolledLayer) -> dict[str, int]:
-    """The exact counts the model uses for one layer."""
+    """The exact counts the model uses for one layer.
+
+    A node's *live* width is its signed width less the sign bit when it is never negative
+    and less its constant-zero low bits (an input has none; ``a + (b << s)`` has those both
+    operands share); an adder's *carry* width is its live width less the low bits where an
+    operand is a constant zero (those pass the other operand through; a subtrahend's only)."""
     lp = layer.plan
-    rows_with_sum = sum(r.root is not None for r in layer.rows)
+    nodes = layer.graph.nodes
+    tz = [0] * len(nodes)      # constant-zero low bits of each node
+    for n in nodes:            # topological
+        if n.is_adder and n.b is not None:
+            tz[n.index] = min(tz[n.a], tz[n.b] + n.shift)
+
+    def live(i: int) -> int:
+        n = nodes[i]
+        top = n.hi.bit_length() if n.lo >= 0 else n.width
+        return max(0, top - tz[i])
+
+    carry = []  # the carry width of every adder: graph adders, then row accumulators
+    for s in layer.adders:
+        n = s.node
+        if s.b is None:
+            continue
+        zb = tz[n.b] + n.shift
+        through = max(tz[n.a], zb) if n.sign > 0 else zb
+        top = n.hi.bit_length() if n.lo >= 0 else n.width
+        carry.append(max(0, top - through))
+    rows = [r for r in layer.rows if r.root is not None]
+    for r in rows:
+        zr = tz[r.root.node] + r.shift
+        if r.const == 0 and r.sign > 0:
+            continue  # the accumulator is the row sum: no adder
+        through = max(_trailing_zeros(r.const) if r.const else 0, zr) if r.sign > 0 else zr
+        carry.append(lp.acc_width - through)
     adder_bits = sum(s.node.width for s in layer.adders if s.b is not None)
-    adder_bits += rows_with_sum * lp.acc_width
+    adder_bits += len(rows) * lp.acc_width
     output_bits = lp.out_features * lp.out_type.bits
     register_bits = sum(d.width * d.depth for d in layer.delays) \
         + lp.out_features * lp.acc_width + output_bits
+    clamps = (lp.clamp_hi is not None) + (lp.clamp_lo is not None)
+    live_regs = (sum(live(d.node) * d.depth for d in layer.delays)
+                 + len(rows) * (min(lp.acc_width - lp.shift, lp.q_width) + lp.out_type.bits))
     return {"adders": layer.adder_count, "adder_bits": adder_bits,
             "register_bits": register_bits, "output_bits": output_bits,
-            "multipliers": layer.multiplier_count}
+            "multipliers": layer.multiplier_count,
+            "carry_bits": sum(2 * ((w + 1) // 2) for w in carry if w > 4),
+            "narrow_adders_4": sum(w == 4 for w in carry),
+            "narrow_adders": sum(1 < w < 4 for w in carry),
+            "clamp_bits": len(rows) * lp.q_width * clamps,
+            "live_register_bits": live_regs}
+
+
+def lut_eq_of(f: dict[str, int], levels_per_stage: int) -> float:
+    """The model's LUT-eq of one layer's features (unrounded)."""
+    return (_by_depth(LUT_EQ_PER_CARRY_BIT, levels_per_stage) * f["carry_bits"]
+            + LUT_EQ_PER_NARROW_ADDER[4] * f["narrow_adders_4"]
+            + LUT_EQ_PER_NARROW_ADDER[3] * f["narrow_adders"]
+            + LUT_EQ_PER_CLAMP_BIT * f["clamp_bits"])
 
 
 def estimate(schedule: UnrolledSchedule) -> tuple[LayerCost, ...]:
     """Per-layer cost estimate of an unrolled schedule."""
-    k = _per_bit(schedule.levels_per_stage)
     out = []
     for layer in schedule.layers:
         f = layer_features(layer)
         out.append(LayerCost(
             name=layer.plan.name, **f,
-            lut_eq=round(k * f["adder_bits"] + LUT_EQ_PER_OUTPUT_BIT * f["output_bits"]),
-            ff=round(FF_PER_REGISTER_BIT * f["register_bits"])))
+            lut_eq=round(lut_eq_of(f, schedule.levels_per_stage)),
+            ff=round(FF_PER_LIVE_REGISTER_BIT * f["live_register_bits"])))
     return tuple(out)
 
 
@@ -146,12 +229,17 @@ def row_bits(in_bits: int, w_bits: int, in_features: int) -> int:
 
 
 def adder_bits_lut_eq(bits: float, levels_per_stage: int = 1) -> float:
-    """Estimated LUT-eq of ``bits`` adder bits (the fitted per-bit figure)."""
+    """Estimated LUT-eq of ``bits`` adder bits: the budget conversion's per-bit figure
+    (``LUT_EQ_PER_ADDER_BIT``), fitted in the same calibration as the layer estimate to the
+    same measurements, on the schedule's adder bits (what the block surrogate predicts), so
+    the narrow adders' LUT logic and the carry chains' width reductions are averaged into
+    it (the compressor knows no widths per adder)."""
     return _per_bit(levels_per_stage) * bits
 
 
 def adder_bits_for_lut_eq(lut_eq: float, output_bits: int, levels_per_stage: int = 1) -> float:
     """The modelled adder bits a design of ``lut_eq`` estimated LUT-eq leaves for its adders
-    after the requantize logic of ``output_bits`` output bits (the inverse of the layer
-    estimate; at least 0)."""
+    after ``LUT_EQ_PER_OUTPUT_BIT`` per output bit (the inverse of the budget conversion's
+    ``b x adder bits + bo x output bits``, which benchmarks/cost_model.py fits beside the
+    layer estimate and reports as ``budget_lut_eq_err``; at least 0)."""
     return max(0.0, (lut_eq - LUT_EQ_PER_OUTPUT_BIT * output_bits) / _per_bit(levels_per_stage))

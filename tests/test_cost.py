@@ -32,6 +32,24 @@ def test_features_are_the_schedules_exact_counts():
         assert c.lut_eq > 0 and c.ff > 0 and c.multipliers == 0
 
 
+def test_synthesizer_widths_never_exceed_the_declared_ones():
+    """The widths the estimate uses (what Yosys can prove) are the declared ones less
+    provably constant bits: never more; a 2-bit-input layer drops its inputs' sign bits."""
+    from hlsgen.randnet import random_network
+    net = random_network(np.random.default_rng(3), [32, 16, 10], (1, 4), 3, 2)
+    for s in (_schedule(), make_schedule(make_plan(net))):
+        for layer, c in zip(s.layers, cost.estimate(s)):
+            assert c.live_register_bits <= c.register_bits
+            assert c.carry_bits % 2 == 0 and c.carry_bits <= c.adder_bits + c.adders
+            assert c.narrow_adders_4 + c.narrow_adders <= c.adders
+            assert c.lut_eq == round(cost.lut_eq_of(cost.layer_features(layer),
+                                                    s.levels_per_stage))
+    first = make_schedule(make_plan(net)).layers[0]
+    f = cost.layer_features(first)
+    assert f["narrow_adders_4"] + f["narrow_adders"] > 0
+    assert f["live_register_bits"] < f["register_bits"]
+
+
 def test_more_levels_per_stage_fewer_registers():
     one, two = (cost.totals(cost.estimate(_schedule(ScheduleOptions(levels_per_stage=k))))
                 for k in (1, 2))
