@@ -21,7 +21,7 @@ from .plan import make_plan
 from .randnet import random_inputs
 from .rom import ROM_FORMATS
 from .schedules import FoldedSchedule
-from .schedules.folded import fit
+from .schedules.folded import FitError, fit
 from .sim.runner import CocotbExecutor, SimConfig, compare
 
 STEADY_VECTORS = 16  # vectors of the no-stall run that measures interval and latency
@@ -207,7 +207,17 @@ def write_roms(schedule: FoldedSchedule, out_dir: Path,
 def fit_roms(net: Network, design_dir: Path) -> FoldedSchedule:
     """``net`` scheduled into the ROM capacity of the folded design in ``design_dir``
     (FitError naming what does not fit)."""
-    return fit(make_plan(net), _folded_manifest(design_dir, "--fit").folded)
+    plan = make_plan(net)
+    manifest = _folded_manifest(design_dir, "--fit")
+    schedule = fit(plan, manifest.folded)
+    spatial = any(hasattr(lp, "in_shape") for lp in plan.layers)
+    if manifest.structure != plan.structure_digest() and (manifest.structure or spatial):
+        what = ("its layer kinds, sizes or feature-map geometry (kernel, stride, padding, "
+                "pooling) differ from the design's" if manifest.structure else
+                "the design records no layer structure (an older hlsgen made it)")
+        raise FitError(f"{design_dir}: the artifact cannot run on this design: {what}; "
+                       "generate a design for this artifact")
+    return schedule
 
 
 def _folded_manifest(design_dir: Path, option: str) -> DesignManifest:

@@ -12,7 +12,7 @@ from typing import Any
 
 MANIFEST = "design.json"
 OPTIONAL = ("folded", "roms")  # written only when not empty
-DEFAULTED = {"in_beats": 1}    # written only when not the default
+DEFAULTED: dict[str, object] = {"in_beats": 1, "structure": ""}  # written when not the default
 
 
 class ManifestError(ValueError):
@@ -91,6 +91,9 @@ class DesignManifest:
     # ``c`` at bits ``[c*in_bits, (c+1)*in_bits)``, and ``tlast`` goes on a vector's last beat.
     # The output is always one beat per vector.
     in_beats: int = 1
+    # folded designs: the plan's structure digest (DesignPlan.structure_digest: layer kinds,
+    # sizes, feature-map geometry), what new ROM contents must share (``hlsgen rom --fit``)
+    structure: str = ""
 
     @property
     def in_beat_features(self) -> int:

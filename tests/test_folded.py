@@ -188,3 +188,32 @@ def test_cli_rom_fit_and_its_bad_input(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "a.json"), "--arch", "folded", "--pes", "9",
                  "--out", str(tmp_path / "d9")]) == 2
     assert "at most 4 PEs" in capsys.readouterr().err
+
+
+def test_rom_fit_refuses_a_cnn_of_other_geometry(tmp_path, capsys):
+    """Pooling kind or feature-map geometry the ROM capacity cannot see: a network whose
+    matrices fit every ROM but whose skeleton differs (max -> average pooling) is refused."""
+    from pathlib import Path
+
+    from hlsgen.manifest import DesignManifest
+    from hlsgen.plan import make_plan
+    src = Path(__file__).resolve().parent.parent / "examples" / "digits_cnn.json"
+    assert main(["generate", str(src), "--arch", "folded", "--out",
+                 str(tmp_path / "design")]) == 0
+    manifest = DesignManifest.load(tmp_path / "design")
+    assert manifest.structure == make_plan(artifact.load(src)).structure_digest()
+    assert main(["rom", str(src), "--fit", str(tmp_path / "design"),
+                 "--out", str(tmp_path / "same")]) == 0
+    doc = json.loads(src.read_text())
+    pools = [layer for layer in doc["network"]["layers"] if layer["type"] == "maxpool2d"]
+    assert pools
+    pools[0]["type"] = "avgpool2d"
+    swapped = tmp_path / "avg.json"
+    artifact.save(artifact.network_from_json(doc["network"]), swapped)
+    artifact.load(swapped)  # a valid artifact
+    capsys.readouterr()
+    assert main(["rom", str(swapped), "--fit", str(tmp_path / "design"),
+                 "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "feature-map geometry" in err
+    assert not (tmp_path / "other").exists()

@@ -92,6 +92,7 @@ def _render_folded(schedule: FoldedSchedule) -> RenderedDesign:
         schedule, BACKEND, tuple(f"rtl/{f}" for f in rtl), schedule.latency,
         folded=schedule.capacities,
         roms=tuple(f"{ROM_DIR}/{cap.rom}.mem" for cap in schedule.capacities),
+        structure=schedule.plan.structure_digest(),
         **({"in_beats": schedule.in_beats} if schedule.stages else {}))
     return RenderedDesign({**{f"rtl/{name}": text for name, text in rtl.items()}, **roms},
                           manifest)
