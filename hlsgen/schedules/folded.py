@@ -48,7 +48,7 @@ from ..manifest import LayerCapacity
 from ..numerics import check_acc_width, signed_width, sum_range
 from ..plan import DesignPlan
 from .stream import (TLAST_AW, CollectStage, ConvWindow, PassLayer, PixelInput, PoolStage,
-                     collect_stage, conv_window, pixel_input, pool_stage)
+                     collect_stage, control_adders, conv_window, pixel_input, pool_stage)
 
 DEFAULT_CYCLE_BUDGET = 32  # the default P makes each layer's walk about this many cycles
 STAGES = 5                 # registers from the issued address to the accumulator (S1..S5)
@@ -214,6 +214,11 @@ class FoldedConvStage(ConvWindow):
     core: FoldedLayer
 
     @property
+    def control_adders(self) -> int:
+        """The walk's counters (the core's are in its own count)."""
+        return self.walk_adders
+
+    @property
     def window_ends(self) -> tuple[int, ...]:
         """Raster indices (in the padded ``hp x wp`` walk) of the positions where a
         stride-aligned window ends."""
@@ -339,7 +344,11 @@ class FoldedSchedule:
 
     @property
     def adders(self) -> int:
-        return sum(layer.adder_count for layer in self.folded_layers)
+        """Every adder and subtractor the RTL contains: the folded layers' PEs and walk
+        counters, average pooling's sums, and a CNN's stream control (its stages' walk
+        counters and the top's, :func:`~hlsgen.schedules.stream.control_adders`)."""
+        datapath = sum(layer.adder_count for layer in self.layers)
+        return datapath + (control_adders(self.stages) if self.stages else 0)
 
     @property
     def rom_bits(self) -> int:
@@ -572,8 +581,8 @@ def _schedule_spatial(plan: DesignPlan, folded: dict[int, FoldedLayer]) -> Folde
             per_layer.append(core)
             stages.append(FoldedConvStage(lp.index, lp, core, **conv_window(lp)))
         elif lp.kind in ("maxpool2d", "avgpool2d"):
-            per_layer.append(PassLayer())
             stages.append(pool_stage(lp))
+            per_layer.append(PassLayer(adder_count=stages[-1].datapath_adders))
         elif lp.kind == "flatten":
             per_layer.append(PassLayer())
             stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))

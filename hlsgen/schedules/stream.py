@@ -35,13 +35,16 @@ carries the ``tlast`` of each image's last pixel in a small FIFO to its output b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 from ..layerplan import LayerPlan
 from ..plan import DesignPlan
-from .unrolled import CONTROL_ADDERS, UnrolledLayer, _stage_layer
+from .unrolled import CREDIT_ADDERS, FIFO_ADDERS, UnrolledLayer, _stage_layer
 
 TLAST_AW = 2  # up to 4 images in flight
+# The stream top's own adders: the in-flight credit count (add, subtract), the input pixel
+# counter, the output FIFO's pointers.
+TOP_ADDERS = CREDIT_ADDERS + 1 + FIFO_ADDERS
 
 
 def _bits(n: int) -> int:
@@ -96,6 +99,11 @@ class ConvWindow:
     out_channels: int
     out_bits: int
 
+    @property
+    def walk_adders(self) -> int:
+        """The walk's counters: row and column, and a phase counter per strided axis."""
+        return 2 + (self.stride[0] > 1) + (self.stride[1] > 1)
+
 
 def conv_window(lp: LayerPlan) -> dict[str, Any]:
     """The :class:`ConvWindow` fields of a conv2d layer plan."""
@@ -118,6 +126,11 @@ class ConvStage(ConvWindow):
     def depth(self) -> int:
         """Window register + the core's pipeline."""
         return self.core.latency + 1
+
+    @property
+    def control_adders(self) -> int:
+        """The walk's counters, the in-use count, the output FIFO's pointers."""
+        return self.walk_adders + CREDIT_ADDERS + FIFO_ADDERS
 
     @property
     def cycles(self) -> int:
@@ -149,6 +162,16 @@ class PoolStage:
     def cycles(self) -> int:
         return self.height * self.width
 
+    @property
+    def datapath_adders(self) -> int:
+        """Average pooling, per channel: the running sum and the rounding constant's add."""
+        return 2 * self.channels if self.kind == "avgpool2d" else 0
+
+    @property
+    def control_adders(self) -> int:
+        """The row and column counters."""
+        return 2
+
 
 @dataclass(frozen=True)
 class CollectStage:
@@ -164,6 +187,11 @@ class CollectStage:
     def cycles(self) -> int:
         return self.pixels + 1
 
+    @property
+    def control_adders(self) -> int:
+        """The pixel counter."""
+        return 1
+
 
 @dataclass(frozen=True)
 class DenseStage:
@@ -174,6 +202,11 @@ class DenseStage:
     @property
     def depth(self) -> int:
         return sum(layer.latency for layer in self.layers)
+
+    @property
+    def control_adders(self) -> int:
+        """The in-use count, the output FIFO's pointers."""
+        return CREDIT_ADDERS + FIFO_ADDERS
 
 
 Stage = Union[ConvStage, PoolStage, CollectStage, DenseStage]
@@ -217,11 +250,18 @@ class StreamSchedule:
 
     @property
     def adders(self) -> int:
-        return self.datapath_adders + CONTROL_ADDERS
+        """Every adder and subtractor the RTL contains: the layers' datapaths, each stage's
+        control (walk counters, in-use counts, FIFO pointers) and the top's."""
+        return self.datapath_adders + control_adders(self.stages)
 
     @property
     def multipliers(self) -> int:
         return sum(getattr(layer, "multiplier_count", 0) for layer in self.layers)
+
+
+def control_adders(stages: Sequence[object]) -> int:
+    """The stream control's adders of a chain of stages and its top (``TOP_ADDERS``)."""
+    return TOP_ADDERS + sum(getattr(st, "control_adders", 0) for st in stages)
 
 
 def _fifo_aw(depth: int) -> int:
@@ -257,8 +297,8 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
             stages.append(ConvStage(lp.index, lp, core, _fifo_aw(core.latency + 1),
                                     **conv_window(lp)))
         elif lp.kind in ("maxpool2d", "avgpool2d"):
-            per_layer.append(PassLayer())
             stages.append(pool_stage(lp))
+            per_layer.append(PassLayer(adder_count=stages[-1].datapath_adders))
         elif lp.kind == "flatten":
             per_layer.append(PassLayer())
             stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))

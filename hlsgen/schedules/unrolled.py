@@ -22,7 +22,9 @@ from ..plan import DesignPlan
 
 LEVELS_PER_STAGE = 1  # adder levels between pipeline registers (the clock-rate knob)
 OUTPUT_LATENCY = 1    # the output FIFO's write
-CONTROL_ADDERS = 4    # the FIFO's write and read pointers, the credit count's add and subtract
+FIFO_ADDERS = 2       # an hlsgen_axis_fifo: its write and read pointers
+CREDIT_ADDERS = 2     # a credit / in-use count: its add and subtract
+CONTROL_ADDERS = FIFO_ADDERS + CREDIT_ADDERS  # an unrolled top: the output FIFO, the credits
 
 
 @dataclass(frozen=True)
