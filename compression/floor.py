@@ -10,7 +10,8 @@ accuracy on a validation split is at least ``A``:
 * **trials**: the first trial runs at ``config``'s own budget (``max_luts``, or what the block
   fractions cost). While trials meet the floor the budget halves; while they miss it, it
   doubles; once a passing and a failing budget bracket the floor, their geometric mean is
-  tried, until ``steps`` trials ran or the bracket is narrower than ``RESOLUTION``. A budget
+  tried, until ``steps`` trials ran or the bracket is narrower than ``RESOLUTION`` (the first
+  trial, at the fractions' budget, brackets by its design's estimate). A budget
   that no longer buys a larger design (every block already as rich as the widths allow) ends
   the search;
 * **the choice**: of the trials that meet the floor, the one with the smallest estimated
