@@ -85,6 +85,24 @@ def wrap_inputs(x: np.ndarray, q: QType, bits: Sequence[int]) -> np.ndarray:
     return np.where(low & sign, low - (sign << 1), low)
 
 
+def kept_bits(x: np.ndarray, q: QType) -> tuple[int, ...]:
+    """Per feature of a batch ``x`` ``[N, in]`` of type ``q``: the fewest bits whose wrap
+    (:func:`wrap_inputs`) leaves every value of ``x`` unchanged; 0 for a feature that is
+    always 0 (dropped). Unsigned: the largest value's bit length; signed: the narrowest
+    two's-complement width holding the feature's minimum and maximum."""
+    x = np.asarray(x, dtype=np.int64)
+    out = []
+    for col in x.T:
+        lo, hi = int(col.min(initial=0)), int(col.max(initial=0))
+        if lo == hi == 0:
+            out.append(0)
+        elif q.signed:
+            out.append(min(q.bits, signed_width(lo, hi)))
+        else:
+            out.append(min(q.bits, hi.bit_length()))
+    return tuple(out)
+
+
 def sum_range(coeffs: Iterable[int], q: QType, const: int = 0,
               ranges: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
     """A range that holds ``sum(c_j * x_j) + const`` *and every partial sum of it*, for
