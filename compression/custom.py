@@ -324,6 +324,9 @@ def check_config(cfg: CompressConfig) -> None:
     if (cfg.widths, cfg.in_bits, cfg.cost_reg) != ("fixed", None, 0.0):
         raise ValueError("widths, in_bits and cost_reg other than the defaults are supported "
                          "for the built-in digits MLP only (no --model/--data)")
+    if cfg.input_widths != "fixed":
+        raise ValueError("input_widths auto (--input-widths) is supported for the built-in "
+                         "digits MLP only (no --model/--data); drop it")
 
 
 def compress(model: Any, train_data: Any, test_data: Any,

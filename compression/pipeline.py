@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -64,10 +64,11 @@ from .export import export_network, json_safe
 from .model import accuracy, build_mlp, calibrate, layer_fracs, linear_layers
 from .projection import csd_digits
 from .widths import (MIN_W_BITS, as_float, choose_act_bits, choose_input_bits,
-                     choose_weight_bits, input_type)
+                     choose_input_widths, choose_weight_bits, input_type)
 
 OBJECTIVES = ("multipliers", "luts", "bits")
 WIDTHS = ("fixed", "auto", "all")
+INPUT_WIDTHS = ("fixed", "auto")
 
 __all__ = ["LOW_BIT_LR_FACTOR", "CompressConfig", "CompressResult", "accuracy",
            "admm_step_lr", "compress", "compress_digits", "deterministic", "digit_histogram"]
@@ -137,6 +138,10 @@ class CompressConfig:
     in_bits: int | None = None
     widths: str = "fixed"
     width_tol: float = 0.005
+    # Per-feature input widths: "auto" keeps, after the input type is chosen, each input
+    # feature's fewest bits holding its largest converted training value (0: the feature
+    # is always 0 and dropped), recorded in the artifact's input_bits (WRAP beyond them)
+    input_widths: str = "fixed"
 
     def __post_init__(self) -> None:
         # accept lists (e.g. from JSON or a command line) but store tuples
@@ -183,6 +188,9 @@ class CompressConfig:
             raise ValueError("cost_reg must be >= 0 and needs objective 'luts'")
         if self.in_bits is not None and not 2 <= self.in_bits <= hlsgen.artifact.MAX_BITS:
             raise ValueError(f"in_bits must lie in [2, {hlsgen.artifact.MAX_BITS}]")
+        if self.input_widths not in INPUT_WIDTHS:
+            raise ValueError(f"input_widths must be one of {', '.join(INPUT_WIDTHS)}, "
+                             f"got {self.input_widths!r}")
         if self.widths not in WIDTHS or not 0.0 <= self.width_tol < 1.0:
             raise ValueError(f"widths must be one of {', '.join(WIDTHS)} and width_tol in "
                              "[0, 1)")
@@ -467,14 +475,17 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         if step_lr != cfg.admm_lr:  # recorded where it is not the configured admm_lr
             meta["admm_step_lr"] = step_lr
         net = export_network(model, in_q, name=name, meta=json_safe(meta))
+        if cfg.input_widths == "auto":  # after the input type is final
+            net = replace(net, input_bits=choose_input_widths(src_q, split.x_train, in_q))
 
-    # 5. the integer model, by the reference arithmetic
+    # 5. the integer model, by the reference arithmetic (the wrap included)
     x_int = convert(split.x_test, src_q, in_q)
     int_acc = float(np.mean(predict(forward(net, x_int)) == split.y_test))
     meta["accuracy"]["int"] = int_acc
     meta["digits"] = {"k_digits": cfg.k_digits, "histogram": digit_histogram(net)}
     net = hlsgen.artifact.Network(name=net.name, input_features=net.input_features,
-                                  input=net.input, layers=net.layers, meta=json_safe(meta))
+                                  input=net.input, layers=net.layers, meta=json_safe(meta),
+                                  input_bits=net.input_bits)
     hlsgen.artifact.validate(net)
     return CompressResult(network=net, float_accuracy=float_acc,
                           compressed_float_accuracy=compressed_acc, int_accuracy=int_acc)

@@ -23,6 +23,12 @@ measured on the *training* split (the test split never chooses anything):
   ``tol`` of the float model's. ADMM, the projection and the artifact then use each layer's
   own width; with the cost objective a narrower layer has fewer digits to buy.
 
+* **per-feature input widths** (``CompressConfig.input_widths = "auto"``), after the input
+  type is chosen: each feature keeps the fewest bits that hold its largest converted
+  *training* value (:func:`hlsgen.numerics.kept_bits`; 0 for a feature that is always 0:
+  dropped), recorded in the artifact's ``input_bits``. A larger test value wraps (the
+  network keeps only those low bits, ``hlsgen.numerics.wrap_inputs``), as HGQ's WRAP inputs.
+
 Fine-tuning follows the choice, so the weights adapt to the narrower types.
 """
 
@@ -33,13 +39,13 @@ import torch
 from torch import nn
 
 from hlsgen.artifact import QType
-from hlsgen.numerics import convert, frac_for_range
+from hlsgen.numerics import convert, frac_for_range, kept_bits
 
 from .model import ActFakeQuant, accuracy, calibrate, linear_layers
 from .projection import quantize_to_grid, weight_frac
 
-__all__ = ["choose_act_bits", "choose_input_bits", "choose_weight_bits", "input_type",
-           "quantized_weight"]
+__all__ = ["choose_act_bits", "choose_input_bits", "choose_input_widths", "choose_weight_bits",
+           "input_type", "quantized_weight"]
 
 MIN_BITS = 2
 MIN_W_BITS = 3  # below it a layer is ternary / binary: every kept block unified, no dense
@@ -51,6 +57,12 @@ def input_type(src: QType, x: np.ndarray, bits: int) -> QType:
     top = float(np.abs(np.asarray(x, dtype=np.int64)).max(initial=0)) * 2.0 ** -src.frac
     frac = min(src.frac, frac_for_range(top, bits, src.signed))
     return QType(bits=int(bits), frac=int(frac), signed=src.signed)
+
+
+def choose_input_widths(src: QType, x_train: np.ndarray, in_q: QType) -> tuple[int, ...]:
+    """Per input feature, the fewest bits of ``in_q`` that hold its converted training
+    values (``x_train`` of type ``src``); 0 for a feature that is always 0 (dropped)."""
+    return kept_bits(convert(x_train, src, in_q), in_q)
 
 
 def as_float(x: np.ndarray, q: QType) -> torch.Tensor:

@@ -43,7 +43,7 @@ import numpy as np
 from .blocks import BlockKind
 from .fixedpoint import QType
 from .layerplan import LayerPlan
-from .numerics import signed_width
+from .numerics import input_ranges, signed_width
 
 
 def csd_digits(value: int) -> tuple[tuple[int, int], ...]:
@@ -162,20 +162,22 @@ class AdderGraph:
 class _Builder:
     """Builds nodes with memoization: an identical adder is never built twice."""
 
-    def __init__(self, in_q: QType, dsp: str = "never") -> None:
+    def __init__(self, in_q: QType, dsp: str = "never",
+                 ranges: tuple[tuple[int, int], ...] | None = None) -> None:
         wants_multiplier(3, dsp)  # validates the policy
         self.dsp = dsp
         self.nodes: list[Node] = []
         self.memo: dict[tuple[int, int, int, int], int] = {}
         self.inputs: dict[int, int] = {}
         self.in_q = in_q
+        self.ranges = ranges  # per-column value ranges (per-feature input widths), or None
         self.sums: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         self.forms: list[dict[int, int]] = []  # each node as {input column: coefficient}
         self.muls: dict[tuple[int, int], int] = {}
 
     def input(self, col: int) -> int:
         if col not in self.inputs:
-            lo, hi = self.in_q.lo, self.in_q.hi
+            lo, hi = self._col_range(col)
             self.inputs[col] = self._add(Node(len(self.nodes), None, None, 0, 1, col, lo, hi,
                                               signed_width(lo, hi), 0), {col: 1})
         return self.inputs[col]
@@ -185,10 +187,15 @@ class _Builder:
         self.forms.append(form)
         return node.index
 
+    def _col_range(self, col: int) -> tuple[int, int]:
+        return (self.in_q.lo, self.in_q.hi) if self.ranges is None else self.ranges[col]
+
     def _range(self, form: dict[int, int]) -> tuple[int, int]:
-        q = self.in_q
-        lo = sum(min(k * q.lo, k * q.hi) for k in form.values())
-        hi = sum(max(k * q.lo, k * q.hi) for k in form.values())
+        lo = hi = 0
+        for col, k in form.items():
+            c_lo, c_hi = self._col_range(col)
+            lo += min(k * c_lo, k * c_hi)
+            hi += max(k * c_lo, k * c_hi)
         return lo, hi
 
     def adder(self, a: int, b: int, shift: int, sign: int) -> int:
@@ -269,17 +276,28 @@ class _Builder:
 def build_adder_graph(layer: LayerPlan, dsp: str = "never") -> AdderGraph:
     """The shared adder graph of a planned layer's kept blocks: multiplier-free under the DSP
     policy ``never`` (the default), with multiplier nodes where ``auto``/``always`` want
-    them."""
-    b = _Builder(layer.in_type, dsp)
+    them.
+
+    With per-feature input widths (``layer.in_bits``, the first layer), every input's range
+    is its column's kept width, and a dropped column (0 bits) is no input node and no term:
+    a unified block's signed sum skips it, a dense weight on it is nothing."""
+    bits = layer.column_bits
+    ranges = input_ranges(layer.in_type, layer.in_bits, layer.in_features) \
+        if layer.in_bits else None
+    b = _Builder(layer.in_type, dsp, ranges)
     terms: list[list[tuple[int, int, int]]] = [[] for _ in range(layer.out_features)]
     for blk in layer.kept_blocks:
+        live = [j for j, col in enumerate(blk.cols) if bits[col] > 0]
+        if not live:
+            continue
+        cols = tuple(blk.cols[j] for j in live)
         for local, row in enumerate(blk.rows):
-            coeffs = blk.coeffs[local]
+            coeffs = tuple(blk.coeffs[local][j] for j in live)
             if blk.kind is BlockKind.UNIFIED:
-                node, g = b.signed_sum(blk.cols, tuple(1 if c > 0 else -1 for c in coeffs))
+                node, g = b.signed_sum(cols, tuple(1 if c > 0 else -1 for c in coeffs))
                 terms[row] += b.scaled(node, g, blk.magnitude)
             else:
-                for col, w in zip(blk.cols, coeffs):
+                for col, w in zip(cols, coeffs):
                     if w:
                         terms[row] += b.scaled(b.input(col), 1, int(w))
     rows = tuple(b.row_sum(t) for t in terms)

@@ -8,7 +8,9 @@ On disk it is one JSON document (no pickle, nothing executable on load):
 catches truncation and tampering, and its prefix names the artifact in generated files.
 
 The network is ``{"name", "input": {"features", "bits", "frac", "signed"}, "layers": [...],
-"meta": {...}}``: a list of typed layers, each parsed by its kind's class in
+"meta": {...}}`` and optionally ``"input_bits": [b0, b1, ...]`` (one width per input feature,
+each in ``[0, input.bits]``: feature ``i`` keeps its low ``b_i`` bits, WRAP; 0 drops it; see
+``hlsgen/numerics.py``; absent: every feature at ``input.bits``): a list of typed layers, each parsed by its kind's class in
 ``hlsgen/layers/`` (``dense.py`` documents the dense layer's fields). Integers are fixed
 point: a value ``v`` with ``frac`` fractional bits means ``v * 2**-frac``.
 
@@ -27,7 +29,7 @@ from typing import Any
 from .blocks import BlockKind, block_grid, block_slices
 from .fixedpoint import QType
 from .layers import DenseLayer, Layer, layer_from_json
-from .network import MAX_INPUT_FEATURES, Network, validate
+from .network import MAX_INPUT_FEATURES, Network, validate, validate_input_bits
 from .output import atomic_write_text
 from .validation import MAX_BITS, ArtifactError, check_int, fail, get, qtype_from_json
 
@@ -42,12 +44,15 @@ __all__ = ["ArtifactError", "BlockKind", "DenseLayer", "FORMAT", "Layer", "MAX_B
 def network_to_json(net: Network) -> dict[str, Any]:
     """The JSON-ready ``network`` object of the artifact (validates first)."""
     validate(net)
-    return {
+    body: dict[str, Any] = {
         "name": net.name,
         "input": {"features": net.input_features, **net.input.to_json()},
         "layers": [layer.to_json() for layer in net.layers],
         "meta": dict(net.meta),
     }
+    if net.input_bits is not None:  # absent: every feature at input.bits (old artifacts)
+        body["input_bits"] = [int(b) for b in net.input_bits]
+    return body
 
 
 def _canonical(obj: Any) -> bytes:
@@ -69,8 +74,14 @@ def network_from_json(obj: Any) -> Network:
     for i, layer in enumerate(layers):
         parsed.append(layer_from_json(layer, i, shape))
         shape = parsed[-1].out_shape
+    input_bits = None
+    if "input_bits" in obj:
+        raw = obj["input_bits"]
+        validate_input_bits(raw, in_features, input_q.bits,
+                            parsed[0].kind if parsed else "dense")
+        input_bits = tuple(raw)
     net = Network(name=get(obj, "name", str, "network"), input_features=in_features,
-                  input=input_q, layers=tuple(parsed), meta=meta)
+                  input=input_q, layers=tuple(parsed), meta=meta, input_bits=input_bits)
     validate(net)
     return net
 

@@ -130,16 +130,17 @@ def input_width(q: QType) -> int:
 
 def make_block(index: int, kind: BlockKind, brow: int, bcol: int, rows: tuple[int, ...],
                cols: tuple[int, ...], coeffs: tuple[tuple[int, ...], ...],
-               in_q: QType) -> BlockPlan:
-    """Size a kept block from its weights and input type (widths from the range rules)."""
+               in_q: QType, ranges: tuple[tuple[int, int], ...] | None = None) -> BlockPlan:
+    """Size a kept block from its weights and input type (widths from the range rules);
+    ``ranges`` (optional) are the block's columns' value ranges (per-feature input widths)."""
     xw = input_width(in_q)
     magnitude = abs(coeffs[0][0]) if kind is BlockKind.UNIFIED else 0
     if kind is BlockKind.UNIFIED:
-        sw = max(signed_width(*sum_range([1 if c > 0 else -1 for c in row], in_q))
+        sw = max(signed_width(*sum_range([1 if c > 0 else -1 for c in row], in_q, 0, ranges))
                  for row in coeffs)
     else:
         sw = 0
-    ow = max(signed_width(*sum_range(row, in_q)) for row in coeffs)
+    ow = max(signed_width(*sum_range(row, in_q, 0, ranges)) for row in coeffs)
     return BlockPlan(index=index, kind=kind, brow=brow, bcol=bcol, rows=rows, cols=cols,
                      coeffs=coeffs, magnitude=magnitude, in_width=xw,
                      sum_width=max(sw, xw) if kind is BlockKind.UNIFIED else 0,

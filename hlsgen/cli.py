@@ -150,6 +150,9 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
                    "width and each hidden layer's activation width (at most --a-bits) as the "
                    "narrowest within --width-tol of the training accuracy; all: also each "
                    "layer's weight width (at most --w-bits)")
+    g.add_argument("--input-widths", choices=("fixed", "auto"), help="auto: each input "
+                   "feature keeps the fewest bits holding its largest training value (0: "
+                   "always 0, dropped); larger values wrap (the artifact's input_bits)")
     g.add_argument("--width-tol", type=float, help="training-accuracy loss allowed per width "
                    "choice (default 0.005)")
     g.add_argument("--min-accuracy", type=float, help="with --objective luts: search the LUT "
@@ -181,6 +184,7 @@ def _add_compress_args(p: argparse.ArgumentParser) -> None:
 COMPRESS_OPTIONS = ("hidden", "block", "prune", "unify", "output_block", "output_prune",
                     "output_unify", "w_bits", "a_bits", "seed", "method", "w_scale", "k_digits",
                     "objective", "max_luts", "cost_reg", "in_bits", "widths", "width_tol",
+                    "input_widths",
                     "min_accuracy", "floor_steps", "epochs", "admm_epochs", "finetune_epochs", "checkpoint", "checkpoint_every",
                     "model", "data", "conv_block", "conv_prune", "conv_unify")
 

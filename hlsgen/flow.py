@@ -212,8 +212,9 @@ def fit_roms(net: Network, design_dir: Path) -> FoldedSchedule:
     schedule = fit(plan, manifest.folded)
     spatial = any(hasattr(lp, "in_shape") for lp in plan.layers)
     if manifest.structure != plan.structure_digest() and (manifest.structure or spatial):
-        what = ("its layer kinds, sizes or feature-map geometry (kernel, stride, padding, "
-                "pooling) differ from the design's" if manifest.structure else
+        what = ("its layer kinds, sizes, per-feature input widths or feature-map geometry "
+                "(kernel, stride, padding, pooling) differ from the design's"
+                if manifest.structure else
                 "the design records no layer structure (an older hlsgen made it)")
         raise FitError(f"{design_dir}: the artifact cannot run on this design: {what}; "
                        "generate a design for this artifact")

@@ -7,7 +7,7 @@ the backends how those become text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .blocks import BlockPlan
 from .fixedpoint import QType
@@ -57,3 +57,16 @@ class LayerPlan:
     dense_multipliers: int  # the dense baseline: one per weight
     weight_bits: int
     dense_weight_bits: int
+    # the network's per-feature input widths (first layer only; () = every column at
+    # in_type.bits): column c keeps its low in_bits[c] bits (WRAP), 0 drops it
+    in_bits: tuple[int, ...] = field(default=(), kw_only=True)
+
+    @property
+    def column_bits(self) -> tuple[int, ...]:
+        """Every input column's kept width (``in_type.bits`` where nothing is narrowed)."""
+        return self.in_bits or (self.in_type.bits,) * self.in_features
+
+    @property
+    def wrapped_columns(self) -> tuple[tuple[int, int], ...]:
+        """``(column, kept bits)`` of every column narrower than the input type."""
+        return tuple((c, b) for c, b in enumerate(self.column_bits) if b < self.in_type.bits)

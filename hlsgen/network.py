@@ -16,13 +16,18 @@ MAX_INPUT_FEATURES = 1 << 16
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A compressed network: an input type and a list of typed layers."""
+    """A compressed network: an input type and a list of typed layers.
+
+    ``input_bits`` (optional): one width per input feature, each in ``[0, input.bits]``;
+    before the first layer feature ``i`` keeps only its low ``input_bits[i]`` bits (WRAP,
+    ``hlsgen.numerics.wrap_inputs``), 0 drops it. None: every feature at ``input.bits``."""
 
     name: str
     input_features: int
     input: QType
     layers: tuple[Layer, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    input_bits: tuple[int, ...] | None = None
 
     @property
     def input_shape(self) -> Shape:
@@ -71,3 +76,26 @@ def validate(net: Network) -> None:
     check_int("input.features", net.input_features, 1, MAX_INPUT_FEATURES)
     for i, layer in enumerate(net.layers):
         layer.validate(i, net.layer_input_shape(i), net.layer_input(i))
+    if net.input_bits is not None:
+        validate_input_bits(net.input_bits, net.input_features, net.input.bits,
+                            net.layers[0].kind)
+
+
+def validate_input_bits(bits: Any, features: int, type_bits: int, first_kind: str) -> None:
+    """``input_bits``: one integer per input feature in ``[0, type_bits]``, before a dense
+    first layer (feature-map networks keep one input width)."""
+    fix = ("give one width per input feature, or drop input_bits to keep every feature at "
+           "input.bits")
+    if first_kind != "dense":
+        fail("network.input_bits", f"input_bits needs a dense first layer (layer 0 is "
+             f"{first_kind})", "drop input_bits: a feature-map network keeps one input width")
+    if not isinstance(bits, (list, tuple)):
+        fail("network.input_bits", f"expected a list of integers, got {type(bits).__name__}",
+             fix)
+    if len(bits) != features:
+        fail("network.input_bits", f"{len(bits)} widths for {features} input features", fix)
+    for i, b in enumerate(bits):
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= type_bits:
+            fail(f"network.input_bits[{i}]", f"{b!r} is not an integer in [0, {type_bits}] "
+                 "(the input type's bits)", "each width lies between 0 (dropped) and "
+                 "input.bits")

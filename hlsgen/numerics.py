@@ -5,7 +5,12 @@ Contract (DESIGN.md, "Numerics"):
 * activations and weights are integers with power-of-two scales (``QType.frac``);
 * a dense layer computes the exact integer ``acc = W @ x + b`` (bias at accumulator scale);
 * requantize: ``y = (acc + (1 << (s-1))) >> s`` (arithmetic shift, i.e. floor; nothing added
-  when ``s == 0``), then ReLU if fused, then saturate to the output type.
+  when ``s == 0``), then ReLU if fused, then saturate to the output type;
+* per-feature input widths (the network's optional ``input_bits``): before the first layer,
+  feature ``i`` keeps only its low ``input_bits[i]`` bits with WRAP semantics, the input
+  type's signedness and frac unchanged (:func:`wrap_inputs`): unsigned ``x & (2**b - 1)``,
+  signed the low ``b`` bits sign-extended, ``b == 0`` the constant 0 (the feature is dropped).
+  Inputs are still given in the network's input type; the wrap is part of the network.
 
 The same module answers range questions (how wide must a sum be so it never wraps), so the
 plan derives hardware widths from the very arithmetic it must reproduce.
@@ -38,33 +43,91 @@ def signed_width(lo: int, hi: int) -> int:
     return bits
 
 
-def term_range(w: int, q: QType) -> tuple[int, int]:
-    """Range of ``w * x`` for ``x`` of type ``q``."""
-    a, b = w * q.lo, w * q.hi
+def term_range(w: int, q: QType, x_range: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Range of ``w * x`` for ``x`` of type ``q`` (or in ``x_range`` when given)."""
+    x_lo, x_hi = (q.lo, q.hi) if x_range is None else x_range
+    a, b = w * x_lo, w * x_hi
     return min(a, b), max(a, b)
 
 
-def sum_range(coeffs: Iterable[int], q: QType, const: int = 0) -> tuple[int, int]:
-    """A range that holds ``sum(c_j * x_j) + const`` *and every partial sum of it*.
+def wrapped_range(q: QType, bits: int) -> tuple[int, int]:
+    """The values a feature of type ``q`` can take after keeping its low ``bits`` bits
+    (:func:`wrap_inputs`): ``[0, 2**b - 1]`` unsigned, ``[-2**(b-1), 2**(b-1) - 1]`` signed,
+    ``[0, 0]`` for ``b == 0``; ``b == q.bits`` is the whole type."""
+    if not 0 <= bits <= q.bits:
+        raise ValueError(f"an input width of {bits} bits is outside [0, {q.bits}]")
+    if bits == 0:
+        return 0, 0
+    return QType(bits, q.frac, q.signed).lo, QType(bits, q.frac, q.signed).hi
+
+
+def input_ranges(q: QType, bits: Sequence[int] | None, count: int) -> tuple[tuple[int, int], ...]:
+    """Every feature's value range: ``q``'s whole range, or per feature its kept width's."""
+    if bits is None:
+        return ((q.lo, q.hi),) * count
+    return tuple(wrapped_range(q, int(b)) for b in bits)
+
+
+def wrap_inputs(x: np.ndarray, q: QType, bits: Sequence[int]) -> np.ndarray:
+    """Feature ``i`` of a batch ``x`` ``[N, in]`` of type ``q`` keeps its low ``bits[i]`` bits
+    (WRAP): unsigned ``x & (2**b - 1)``; signed the low ``b`` bits sign-extended (two's
+    complement); ``b == 0`` gives 0 (the feature is dropped). Type and frac are unchanged."""
+    x = np.asarray(x, dtype=np.int64)
+    b = np.asarray(bits, dtype=np.int64)
+    if b.shape != (x.shape[1],):
+        raise ValueError(f"{len(b)} input widths for {x.shape[1]} features")
+    if np.any(b < 0) or np.any(b > q.bits):
+        raise ValueError(f"input widths must lie in [0, {q.bits}]")
+    low = x & ((np.int64(1) << b) - 1)
+    if not q.signed:
+        return low
+    sign = np.where(b > 0, np.int64(1) << np.maximum(b - 1, 0), 0)
+    return np.where(low & sign, low - (sign << 1), low)
+
+
+def kept_bits(x: np.ndarray, q: QType) -> tuple[int, ...]:
+    """Per feature of a batch ``x`` ``[N, in]`` of type ``q``: the fewest bits whose wrap
+    (:func:`wrap_inputs`) leaves every value of ``x`` unchanged; 0 for a feature that is
+    always 0 (dropped). Unsigned: the largest value's bit length; signed: the narrowest
+    two's-complement width holding the feature's minimum and maximum."""
+    x = np.asarray(x, dtype=np.int64)
+    out = []
+    for col in x.T:
+        lo, hi = int(col.min(initial=0)), int(col.max(initial=0))
+        if lo == hi == 0:
+            out.append(0)
+        elif q.signed:
+            out.append(min(q.bits, signed_width(lo, hi)))
+        else:
+            out.append(min(q.bits, hi.bit_length()))
+    return tuple(out)
+
+
+def sum_range(coeffs: Iterable[int], q: QType, const: int = 0,
+              ranges: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
+    """A range that holds ``sum(c_j * x_j) + const`` *and every partial sum of it*, for
+    inputs of type ``q`` (or ``x_j`` in ``ranges[j]`` when given: per-feature widths).
 
     Each term's range is widened to include zero, so any adder-tree order stays in range:
     hardware sized by this never wraps, not even in an intermediate node.
     """
     lo = min(const, 0)
     hi = max(const, 0)
-    for c in coeffs:
-        t_lo, t_hi = term_range(int(c), q)
+    for j, c in enumerate(coeffs):
+        t_lo, t_hi = term_range(int(c), q, None if ranges is None else ranges[j])
         lo += min(t_lo, 0)
         hi += max(t_hi, 0)
     return lo, hi
 
 
-def value_range(coeffs: Iterable[int], q: QType, const: int = 0) -> tuple[int, int]:
+def value_range(coeffs: Iterable[int], q: QType, const: int = 0,
+                ranges: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
     """The exact range of ``sum(c_j * x_j) + const`` over independent inputs of type ``q``
-    (tighter than :func:`sum_range`; decides whether saturation logic is needed at all)."""
+    (or in ``ranges[j]``) (tighter than :func:`sum_range`; decides whether saturation logic
+    is needed at all)."""
     lo = hi = const
-    for c in coeffs:
-        t_lo, t_hi = term_range(int(c), q)
+    for j, c in enumerate(coeffs):
+        t_lo, t_hi = term_range(int(c), q, None if ranges is None else ranges[j])
         lo += t_lo
         hi += t_hi
     return lo, hi
@@ -122,6 +185,8 @@ def forward_all(net: "Network", x: np.ndarray) -> list[np.ndarray]:
     """Every layer's integer output for a batch of integer inputs ``[N, in]``; each layer
     kind executes itself from this module's primitives."""
     h = check_input(net, x)
+    if net.input_bits is not None:
+        h = wrap_inputs(h, net.input, net.input_bits)
     outs = []
     for i, layer in enumerate(net.layers):
         h = layer.execute(h, net.layer_input(i))

@@ -35,12 +35,14 @@ def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[
                    w_bits: int = 8, a_bits: int = 8,
                    kind_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
                    bias_scale: float = 1.0, input_signed: bool = False,
-                   name: str = "random") -> Network:
+                   name: str = "random", input_widths: bool = False) -> Network:
     """A network with layers ``sizes[0] -> sizes[1] -> ...``; hidden layers use ReLU.
 
     Block kinds are drawn with ``kind_probs`` (pruned, unified, dense); weights and biases
     are drawn over their whole legal range (``bias_scale`` scales the bias range relative
     to the accumulator's), and output fracs are chosen so outputs use their range.
+    ``input_widths``: draw a per-feature input width (``Network.input_bits``) for every
+    feature in ``[0, a_bits]``, zeros (dropped features) and full widths included.
     """
     w_max = (1 << (w_bits - 1)) - 1
     in_q = QType(a_bits, 0, input_signed)
@@ -60,8 +62,13 @@ def random_network(rng: np.random.Generator, sizes: Sequence[int], block: tuple[
             weight=weight, bias=bias, w_bits=w_bits, w_frac=w_frac, output=out_q,
             relu=not last))
         in_q = out_q
+    input_bits = None
+    if input_widths:
+        input_bits = tuple(int(b) for b in rng.integers(0, a_bits + 1, size=sizes[0]))
+        if sizes[0] >= 2:  # both ends of the range, always
+            input_bits = (0, a_bits) + input_bits[2:]
     return Network(name=name, input_features=sizes[0], input=QType(a_bits, 0, input_signed),
-                   layers=tuple(layers), meta={"source": "random"})
+                   layers=tuple(layers), meta={"source": "random"}, input_bits=input_bits)
 
 
 def random_inputs(rng: np.random.Generator, net: Network, count: int) -> np.ndarray:

@@ -27,8 +27,8 @@ from ..blocks import (KIND_MAP_BITS, BlockKind, BlockPlan, block_grid, block_sli
                       input_width, make_block)
 from ..fixedpoint import QType
 from ..layerplan import LayerPlan, RowPlan
-from ..numerics import (check_acc_width, dense_acc, layer_shift, requantize, signed_width,
-                        sum_range, value_range)
+from ..numerics import (check_acc_width, dense_acc, input_ranges, layer_shift, requantize,
+                        signed_width, sum_range, value_range)
 from ..validation import (MAX_BITS, check_int, check_name, check_qtype, fail, get,
                           qtype_from_json)
 from .base import LayerKind, Shape
@@ -198,8 +198,12 @@ class DenseLayer(LayerKind):
 
     # ------------------------------------------------------------------------------- plan
 
-    def plan(self, index: int, in_q: QType) -> LayerPlan:
+    def plan(self, index: int, in_q: QType, in_bits: tuple[int, ...] | None = None
+             ) -> LayerPlan:
+        """``in_bits`` (the network's per-feature input widths, first layer only): every
+        range follows each column's kept width; a dropped column (0 bits) reads nothing."""
         where = f"layer {index} ({self.name!r})"
+        ranges = None if in_bits is None else input_ranges(in_q, in_bits, self.in_features)
         nbr, nbc = block_grid(self.out_features, self.in_features, self.block)
         kept: list[BlockPlan] = []
         terms: list[list[tuple[int, int]]] = [[] for _ in range(self.out_features)]
@@ -215,7 +219,8 @@ class DenseLayer(LayerKind):
                 if kind is BlockKind.PRUNED:
                     continue
                 coeffs = tuple(tuple(int(v) for v in self.weight[r, cs]) for r in rows)
-                blk = make_block(len(kept), kind, brow, bcol, rows, cols, coeffs, in_q)
+                blk = make_block(len(kept), kind, brow, bcol, rows, cols, coeffs, in_q,
+                                 None if ranges is None else ranges[cs])
                 weight_bits += blk.stored_bits(self.w_bits)
                 for local, r in enumerate(rows):
                     terms[r].append((blk.index, local))
@@ -226,10 +231,10 @@ class DenseLayer(LayerKind):
         values = []                    # exact range of each row's acc + rounding (saturation)
         for r in range(self.out_features):
             bias = int(self.bias[r])
-            a_lo, a_hi = sum_range(self.weight[r], in_q, bias)
-            r_lo, r_hi = sum_range(self.weight[r], in_q, bias + round_const)
+            a_lo, a_hi = sum_range(self.weight[r], in_q, bias, ranges)
+            r_lo, r_hi = sum_range(self.weight[r], in_q, bias + round_const, ranges)
             acc_lo, acc_hi = min(acc_lo, a_lo, r_lo), max(acc_hi, a_hi, r_hi)
-            values.append(value_range(self.weight[r], in_q, bias + round_const))
+            values.append(value_range(self.weight[r], in_q, bias + round_const, ranges))
         # a floor shift keeps order, so the shifted range is the shifted extremes
         q_lo = min(lo for lo, _ in values) >> shift
         q_hi = max(hi for _, hi in values) >> shift
@@ -249,7 +254,8 @@ class DenseLayer(LayerKind):
             w_bits=self.w_bits, kept_blocks=tuple(kept),
             rows=tuple(RowPlan(r, tuple(terms[r]), int(self.bias[r]))
                        for r in range(self.out_features)),
-            used_inputs=tuple(sorted({c for b in kept for c in b.cols})),
+            used_inputs=tuple(sorted({c for b in kept for c in b.cols
+                                      if in_bits is None or in_bits[c] > 0})),
             in_width=input_width(in_q), acc_width=acc_width,
             shift=shift, round_const=round_const, q_width=q_width,
             clamp_hi=clamp_hi, clamp_lo=clamp_lo, relu=self.relu, blocks=dict(counts),
@@ -257,6 +263,7 @@ class DenseLayer(LayerKind):
             dense_multipliers=self.in_features * self.out_features,
             weight_bits=weight_bits,
             dense_weight_bits=self.in_features * self.out_features * self.w_bits,
+            in_bits=() if in_bits is None else tuple(int(b) for b in in_bits),
         )
 
 
