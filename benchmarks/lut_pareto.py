@@ -2,6 +2,7 @@
 the peers (HGQ2 + da4ml, unstructured pruning + da4ml), one command, run as a sweep.
 
     PYTHONPATH=. .venv/bin/python benchmarks/lut_pareto.py [--only NAME,...] [--nets 64-64-10]
+        [--render-only]
 
 Every hlsgen point is a ``hlsgen compress`` setting (``--objective luts``: the budgeted
 projection of :mod:`compression.budget`; ``--widths auto``: the input and activation widths
