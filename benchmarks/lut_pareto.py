@@ -231,7 +231,8 @@ def plot(rows: list[dict[str, Any]], peers: list[dict[str, Any]], path: Path) ->
             ax.plot([r["lut_eq"] for r in sub], [r["int_accuracy"] for r in sub], "o",
                     label=flow)
             for r in sub:
-                tag = r.get("name") or f"beta {r.get('beta')}"
+                tag = r.get("name") or (f"beta {r.get('beta'):g}"
+                                        + (f" seed {r['seed']}" if r.get("seed") else ""))
                 ax.annotate(str(tag), (r["lut_eq"], r["int_accuracy"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
         ax.axhline(FLOORS[net], color="gray", ls=":", lw=0.8, label=f"floor {FLOORS[net]}")
