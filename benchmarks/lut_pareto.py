@@ -2,6 +2,7 @@
 the peers (HGQ2 + da4ml, unstructured pruning + da4ml), one command, run as a sweep.
 
     PYTHONPATH=. .venv/bin/python benchmarks/lut_pareto.py [--only NAME,...] [--nets 64-64-10]
+        [--render-only]
 
 Every hlsgen point is a ``hlsgen compress`` setting (``--objective luts``: the budgeted
 projection of :mod:`compression.budget`; ``--widths auto``: the input and activation widths
@@ -22,10 +23,15 @@ cost-objective issue are checked against them and printed in the markdown:
 * 64-64-10: hlsgen's smallest measured LUT-eq at integer accuracy >= 0.98 against the
   smallest HGQ2 + da4ml point at >= 0.98 (goal: <= 0.5x);
 * 64-128-64-10: hlsgen's smallest at >= 0.969 against unstructured 75% + da4ml (goal: <=
-  0.25x).
+  0.25x), and against the smallest HGQ2 + da4ml point at >= 0.969 (goal: <= 0.5x, as on
+  64-64-10).
 
 Writes ``lut_pareto.json``, ``lut_pareto.md`` and ``lut_pareto.png`` (integer accuracy vs
 measured LUT-eq, hlsgen and the peers in one chart per net) under ``--out``.
+
+``--render-only`` runs no sweep: it takes hlsgen's rows from the ``lut_pareto.json`` already
+under ``--out`` (as an earlier sweep measured them), re-reads the peers' files (e.g. after
+``peers.py`` added points) and rewrites the three files with the goals checked again.
 """
 
 from __future__ import annotations
@@ -53,7 +59,13 @@ TARGET = "ecp5_nodsp"
 NETS: dict[str, dict[str, Any]] = {"64-64-10": {"hidden": (64,)},
                                    "64-128-64-10": {"hidden": (128, 64)}}
 FLOORS = {"64-64-10": 0.98, "64-128-64-10": 0.969}
-GOALS = {"64-64-10": 0.5, "64-128-64-10": 0.25}
+# the goals checked: (net, the peer's flow name starts with, the peer's point label, goal
+# ratio, whether the peer must reach the floor too: the unstructured baseline is one point)
+GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
+    ("64-64-10", "HGQ2", "smallest HGQ2 + da4ml point", 0.5, True),
+    ("64-128-64-10", "unstructured", "unstructured 75% + da4ml", 0.25, False),
+    ("64-128-64-10", "HGQ2", "smallest HGQ2 + da4ml point", 0.5, True),
+)
 COST = {"objective": "luts", "widths": "auto", "w_bits": 4, "w_scale": "search"}
 # name -> (label, nets it runs on, compressor settings)
 POINTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
@@ -139,22 +151,19 @@ def smallest(rows: list[dict[str, Any]], net: str, floor: float,
 
 def goals(rows: list[dict[str, Any]], peers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for net, floor in FLOORS.items():
+    for net, prefix, peer, goal, peer_at_floor in GOALS:
+        floor = FLOORS[net]
         ours = smallest(rows, net, floor, flow="hlsgen")
-        if net == "64-64-10":
-            theirs = smallest(peers, net, floor, prefix="HGQ2")
-            peer = "smallest HGQ2 + da4ml point"
-        else:
-            theirs = smallest(peers, net, 0.0, prefix="unstructured")
-            peer = "unstructured 75% + da4ml"
+        theirs = smallest(peers, net, floor if peer_at_floor else 0.0, prefix=prefix)
         ratio = None if ours is None or theirs is None else ours["lut_eq"] / theirs["lut_eq"]
-        out.append({"net": net, "floor": floor, "goal": GOALS[net], "peer": peer,
+        out.append({"net": net, "floor": floor, "goal": goal, "peer": peer,
                     "hlsgen": None if ours is None else {k: ours[k] for k in
                                                          ("name", "lut_eq", "int_accuracy")},
                     "peer_point": None if theirs is None else {
-                        k: theirs.get(k) for k in ("flow", "beta", "lut_eq", "int_accuracy")},
+                        k: theirs.get(k) for k in ("flow", "beta", "seed", "lut_eq",
+                                                   "int_accuracy")},
                     "ratio": None if ratio is None else round(ratio, 3),
-                    "met": None if ratio is None else ratio <= GOALS[net]})
+                    "met": None if ratio is None else ratio <= goal})
     return out
 
 
@@ -181,15 +190,24 @@ def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
     lines += ["", "Goals:", ""]
     for c in checks:
         if c["ratio"] is None:
-            lines.append(f"- {c['net']} at >= {c['floor']}: no comparison yet "
-                         f"(hlsgen: {c['hlsgen']}, {c['peer']}: {c['peer_point']})")
+            missing = [who for who, pt in (("hlsgen", c["hlsgen"]), (c["peer"], c["peer_point"]))
+                       if pt is None]
+            lines.append(f"- {c['net']} at >= {c['floor']} vs {c['peer']}: no comparison yet "
+                         f"(no measured point: {', '.join(missing)})")
         else:
+            pp = c["peer_point"]
+            which = ("" if pp.get("beta") is None
+                     else f" (beta {pp['beta']:g} seed {pp.get('seed') or 0})")
             lines.append(f"- {c['net']} at >= {c['floor']}: hlsgen {c['hlsgen']['name']} "
                          f"{c['hlsgen']['lut_eq']} LUT-eq ({c['hlsgen']['int_accuracy']:.4f}) "
-                         f"vs {c['peer']} {c['peer_point']['lut_eq']} "
-                         f"({c['peer_point']['int_accuracy']:.4f}): {c['ratio']}x, goal <= "
+                         f"vs {c['peer']}{which} {pp['lut_eq']} "
+                         f"({pp['int_accuracy']:.4f}): {c['ratio']}x, goal <= "
                          f"{c['goal']}x: {'met' if c['met'] else 'NOT met'}")
-    lines += ["", f"- command: `{doc['command']}`", f"- machine: {doc['machine']}",
+    lines += ["", f"- command: `{doc['command']}`"]
+    if doc.get("rendered_by"):
+        lines.append(f"- re-rendered (hlsgen rows as that command measured them, peers "
+                     f"re-read, no new hlsgen run): `{doc['rendered_by']}`")
+    lines += [f"- machine: {doc['machine']}",
               "- reproduce an hlsgen point: its `cli` in lut_pareto.json; peers: "
               "benchmarks/peers.json's commands", ""]
     return "\n".join(lines)
@@ -213,7 +231,8 @@ def plot(rows: list[dict[str, Any]], peers: list[dict[str, Any]], path: Path) ->
             ax.plot([r["lut_eq"] for r in sub], [r["int_accuracy"] for r in sub], "o",
                     label=flow)
             for r in sub:
-                tag = r.get("name") or f"beta {r.get('beta')}"
+                tag = r.get("name") or (f"beta {r.get('beta'):g}"
+                                        + (f" seed {r['seed']}" if r.get("seed") else ""))
                 ax.annotate(str(tag), (r["lut_eq"], r["int_accuracy"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
         ax.axhline(FLOORS[net], color="gray", ls=":", lw=0.8, label=f"floor {FLOORS[net]}")
@@ -240,7 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated point names (default: all)")
     p.add_argument("--nets", help="comma-separated nets (default: all)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--render-only", action="store_true",
+                   help="run no sweep: take hlsgen's rows from --out/lut_pareto.json, re-read "
+                   "the peers and rewrite lut_pareto.{json,md,png} (e.g. after peers.py added "
+                   "points)")
     args = p.parse_args(argv)
+    command = ("PYTHONPATH=. python benchmarks/lut_pareto.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]))
+    out = Path(args.out)
+    if args.render_only:
+        return render_only(args, out, command)
     names = args.only.split(",") if args.only else list(POINTS)
     nets = args.nets.split(",") if args.nets else list(NETS)
     for bad in [n for n in names if n not in POINTS] + [n for n in nets if n not in NETS]:
@@ -263,26 +291,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{net:13s} {name:9s} int {r['int_accuracy']:.4f} LUT-eq {r['lut_eq']:6d} "
               f"(est. {r['lut_eq_estimate']}) FF {r['ff']} mismatches {r['rtl_mismatches']}",
               flush=True)
-    peers = peer_rows(Path(args.peers)) + baseline_rows(Path(args.baseline), "64-128-64-10")
-    checks = goals(rows, peers)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    doc = {"benchmark": "lut_pareto",
-           "command": "PYTHONPATH=. python benchmarks/lut_pareto.py "
-                      + " ".join(argv if argv is not None else sys.argv[1:]),
+    doc = {"benchmark": "lut_pareto", "command": command,
            "machine": f"{platform.platform()}, {platform.machine()}",
            "python": platform.python_version(), "target": TARGET,
            "total_seconds": round(time.perf_counter() - t0, 1),
-           "spec": spec_text(points), "rows": rows, "peers_from": args.peers,
-           "peers": peers, "goals": checks}
-    out = Path(args.out)
+           "spec": spec_text(points), "rows": rows}
+    write(doc, args, out)
+    return 0
+
+
+def render_only(args: argparse.Namespace, out: Path, command: str) -> int:
+    """Rewrite the results from the hlsgen rows of ``out/lut_pareto.json`` and the peers'
+    files as they are now; no hlsgen run."""
+    if args.only or args.nets:
+        print("lut_pareto.py: --render-only runs no points, so --only/--nets do not apply; "
+              "drop them (or drop --render-only to run the sweep)", file=sys.stderr)
+        return 2
+    path = out / "lut_pareto.json"
+    try:
+        old = json.loads(path.read_text())
+        rows = old["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"lut_pareto.py: --render-only needs the hlsgen rows of an earlier sweep in "
+              f"{path} ({exc}); run without --render-only first, or point --out at its folder",
+              file=sys.stderr)
+        return 2
+    keep = ("benchmark", "command", "machine", "python", "target", "total_seconds", "spec")
+    doc = {**{k: old[k] for k in keep if k in old}, "rows": rows, "rendered_by": command}
+    write(doc, args, out)
+    return 0
+
+
+def write(doc: dict[str, Any], args: argparse.Namespace, out: Path) -> None:
+    """Read the peers, check the goals and write lut_pareto.{json,md,png} under ``out``."""
+    rows = doc["rows"]
+    peers = peer_rows(Path(args.peers)) + baseline_rows(Path(args.baseline), "64-128-64-10")
+    checks = goals(rows, peers)
+    peers_from = Path(args.peers).resolve()
+    if peers_from.is_relative_to(ROOT):
+        peers_from = peers_from.relative_to(ROOT)
+    doc = {**doc, "peers_from": str(peers_from), "peers": peers, "goals": checks}
+    md, png = markdown(rows, peers, checks, doc), out / "lut_pareto.png"
     out.mkdir(parents=True, exist_ok=True)
+    plot(rows, peers, png)
+    (out / "lut_pareto.md").write_text(md)
     (out / "lut_pareto.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / "lut_pareto.md").write_text(markdown(rows, peers, checks, doc))
-    plot(rows, peers, out / "lut_pareto.png")
     print(f"-> {out}/lut_pareto.json, .md, .png")
     for c in checks:
-        print(f"goal {c['net']}: ratio {c['ratio']} (<= {c['goal']}: {c['met']})")
-    return 0
+        print(f"goal {c['net']} vs {c['peer']}: ratio {c['ratio']} (<= {c['goal']}: "
+              f"{c['met']})")
 
 
 if __name__ == "__main__":
