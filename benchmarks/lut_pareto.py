@@ -78,6 +78,14 @@ POINTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "luts-7k": ("the same, --max-luts 7000", ("64-64-10",), {**COST, "max_luts": 7000}),
     "luts-20k": ("the same, --max-luts 20000", ("64-128-64-10",), {**COST, "max_luts": 20000}),
     "luts-14k": ("the same, --max-luts 14000", ("64-128-64-10",), {**COST, "max_luts": 14000}),
+    # per-feature input widths (compression.widths, WRAP; an always-zero pixel is dropped)
+    "luts-9k-inw": ("luts-9k, --input-widths auto", ("64-64-10",),
+                    {**COST, "max_luts": 9000, "input_widths": "auto"}),
+    "luts-14k-inw": ("luts-14k, --input-widths auto", ("64-128-64-10",),
+                     {**COST, "max_luts": 14000, "input_widths": "auto"}),
+    # the accuracy floor (compression.floor): the budget searched on a validation split
+    "floor-975": ("--width-tol 0 --min-accuracy 0.975 (budget searched, validation split)",
+                  ("64-64-10",), {**COST, "width_tol": 0.0, "min_accuracy": 0.975}),
 }
 SEED = 0
 
@@ -102,12 +110,15 @@ def row_of(net: str, name: str, settings: Mapping[str, Any], result: Mapping[str
     est = result["estimate"]["lut_eq"]
     return {"flow": "hlsgen", "name": name, "label": POINTS[name][0], "net": net,
             "cli": cli_of(settings), "int_accuracy": result["int_accuracy"],
-            "float_accuracy": network.meta["accuracy"]["float"],
+            # a floor search's phase accuracies are the validation split's: no test float
+            "float_accuracy": (None if "accuracy_floor" in network.meta
+                               else network.meta["accuracy"]["float"]),
             "rtl_vectors": result["rtl_vectors"], "rtl_mismatches": result["rtl_mismatches"],
             "lut": synth["lut"], "carry": synth["carry"], "ff": synth["ff"],
             "lut_eq": synth["lut_eq"], "lut_eq_estimate": est,
             "measured_over_estimate": round(synth["lut_eq"] / est, 3),
             "input": network.input.to_json(),
+            "input_bits": (None if network.input_bits is None else sum(network.input_bits)),
             "activation_bits": [layer.output.bits for layer in network.layers],
             "w_bits": [layer.w_bits for layer in network.layers],
             "blocks": result["blocks"], "adders": result.get("adders"),
