@@ -20,6 +20,7 @@ from hlsgen.randnet import random_inputs, random_network
 from hlsgen.schedules import make_schedule
 
 from conftest import make_layer, make_net, rehash
+from test_verilog import lint, verilator  # noqa: F401  (verilator: the session fixture)
 
 
 def _net(seed: int = 0, signed: bool = False, a_bits: int = 4, widths: bool = True):
@@ -233,33 +234,17 @@ def test_rom_fit_refuses_other_input_widths(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("arch", ["unrolled", "folded"])
 @pytest.mark.parametrize("signed", [False, True])
-def test_generated_verilog_is_lint_clean(arch: str, signed: bool, tmp_path) -> None:
+def test_generated_verilog_is_lint_clean(arch: str, signed: bool, tmp_path, verilator) -> None:
     """``verilator --lint-only -Wall``: no warning with wrapped and dropped columns (the
     unrolled per-column slices, the folded capture's wrap)."""
-    import os
-    import subprocess
-
     from hlsgen.backends import render
     from hlsgen.backends.verilog import VerilogNames
-    from hlsgen.sim.toolchain import SimulatorError, find_verilator
 
-    try:
-        tool = find_verilator()
-    except SimulatorError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"verilator missing in CI: {exc}")
-        pytest.skip(str(exc))
     net = _net(9, signed, a_bits=5)
     plan = make_plan(net)
     assert plan.wrapped_inputs and any(b == 0 for _, b in plan.wrapped_inputs)
-    paths = []
-    for name, text in render(make_schedule(plan, arch)).tree().items():
-        if name.endswith(".v"):
-            p = tmp_path / name.split("/")[-1]
-            p.write_text(text)
-            paths.append(str(p))
-    env = dict(os.environ, PATH=f"{tool.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run([str(tool.path), "--lint-only", "-Wall", "--top-module",
-                           VerilogNames(plan.name).top, *paths], capture_output=True,
-                          text=True, env=env, timeout=120, check=False)
+    files = {name.split("/")[-1]: text
+             for name, text in render(make_schedule(plan, arch)).tree().items()
+             if name.endswith(".v")}
+    done = lint(verilator, files, VerilogNames(plan.name).top, tmp_path)
     assert done.returncode == 0 and "%Warning" not in done.stderr, done.stderr[:2000]
