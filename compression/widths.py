@@ -21,8 +21,7 @@ measured on the *training* split (the test split never chooses anything):
   quantization of the dense model's weights (the power-of-two scale of least squared error;
   the layers before it quantized at their chosen widths) keeps the training accuracy within
   ``tol`` of the float model's. ADMM, the projection and the artifact then use each layer's
-  own width; with the cost objective a narrower layer has fewer digits to buy.
-
+  own width; with the cost objective a narrower layer has fewer digits to buy;
 * **per-feature input widths** (``CompressConfig.input_widths = "auto"``), after the input
   type is chosen: each feature keeps the fewest bits that hold its largest converted
   *training* value (:func:`hlsgen.numerics.kept_bits`; 0 for a feature that is always 0:
