@@ -44,6 +44,9 @@ def build_report(schedule: Schedule, *, accuracies: Mapping[str, float | None],
             for l, s in zip(plan.layers, schedule.layers)
         ],
     }
+    if plan.input_bits is not None:  # per-feature input widths (WRAP; 0: dropped)
+        rep["input_bits"] = list(plan.input_bits)
+        rep["input_type_bits"] = plan.in_type.bits
     if isinstance(schedule, FoldedSchedule):
         rep.update(_folded(schedule))
     if isinstance(schedule, UnrolledSchedule):
@@ -135,6 +138,11 @@ def summary_table(rep: Mapping[str, Any]) -> str:
          f"{rep['weight_bits']} ({rep['dense_weight_bits']}, x{rep['weight_bit_reduction']})"),
         ("latency / II (cycles)", f"{rep['latency_cycles']} / {rep['initiation_interval']}"),
     ]
+    if rep.get("input_bits") is not None:
+        bits = rep["input_bits"]
+        rows.append(("input bits kept / of (features dropped)",
+                     f"{sum(bits)} / {len(bits) * rep['input_type_bits']} "
+                     f"({sum(b == 0 for b in bits)})"))
     if rep.get("min_accuracy") is not None:
         rows.insert(3, ("validation integer accuracy (floor)",
                         f"{_pct(rep.get('validation_int_accuracy'))} (>= "

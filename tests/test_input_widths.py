@@ -248,3 +248,16 @@ def test_generated_verilog_is_lint_clean(arch: str, signed: bool, tmp_path, veri
              if name.endswith(".v")}
     done = lint(verilator, files, VerilogNames(plan.name).top, tmp_path)
     assert done.returncode == 0 and "%Warning" not in done.stderr, done.stderr[:2000]
+
+
+def test_report_shows_the_input_widths() -> None:
+    from hlsgen.report import build_report, summary_table
+
+    net = _net(4)
+    rep = build_report(make_schedule(make_plan(net)), accuracies={})
+    assert rep["input_bits"] == list(net.input_bits) and rep["input_type_bits"] == 4
+    dropped = sum(b == 0 for b in net.input_bits)
+    assert (f"{sum(net.input_bits)} / {9 * 4} ({dropped})"
+            in summary_table(rep))
+    plain = build_report(make_schedule(make_plan(_net(4, widths=False))), accuracies={})
+    assert "input_bits" not in plain and "input bits kept" not in summary_table(plain)
