@@ -190,7 +190,7 @@ def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
         lines.append(f"| {r['net']} | hlsgen | {r['name']} | {r['int_accuracy']:.4f} | "
                      f"{r['lut_eq']} | {r['lut']} | {r['carry']} | {r['ff']} | "
                      f"{r['lut_eq_estimate']} | {r['measured_over_estimate']} | "
-                     f"{r['input']['bits']}b | {r['activation_bits']} | "
+                     f"{_input_text(r)} | {r['activation_bits']} | "
                      f"{r['rtl_mismatches']}/{r['rtl_vectors']} |")
     for r in peers:
         point = (f"beta {r['beta']} seed {r.get('seed', 0)}" if r.get("beta") is not None
@@ -222,6 +222,13 @@ def markdown(rows: list[dict[str, Any]], peers: list[dict[str, Any]],
               "- reproduce an hlsgen point: its `cli` in lut_pareto.json; peers: "
               "benchmarks/peers.json's commands", ""]
     return "\n".join(lines)
+
+
+def _input_text(r: Mapping[str, Any]) -> str:
+    """The input width; with per-feature widths, the bits kept of the 64 digits pixels'."""
+    bits = r["input"]["bits"]
+    kept = r.get("input_bits")
+    return f"{bits}b" if kept is None else f"{bits}b, {kept}/{64 * bits} bits kept"
 
 
 def plot(rows: list[dict[str, Any]], peers: list[dict[str, Any]], path: Path) -> None:
