@@ -31,18 +31,12 @@ the budget of a weight-memory-bound (folded, ROM-driven) design.
 
 Ties go to the earlier option (pruned, then fewer digits, then unified before dense), so the
 result is deterministic.
-
-A layer's input width ``in_bits`` is one integer, or one per input column (the first layer of
-a network with per-feature input widths, ``--input-widths auto``): then a unified block's
-tree spans its *live* columns (width > 0) at their mean width, a dense weight's terms cost
-by its own column's width, and a weight on a dropped column (width 0) costs nothing; the
-bias adder is priced at the widest column.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,31 +52,6 @@ __all__ = ["BudgetProjection", "csd_table", "layer_budgets", "layer_cost", "max_
 
 BISECTION_STEPS = 60
 MEASURES = ("luts", "bits")
-InBits = Union[int, Sequence[int]]  # one input width, or one per input column
-
-
-def _row_width(in_bits: InBits) -> int:
-    """The width a row's bias adder is priced at: the layer's (widest) input width."""
-    return int(in_bits) if isinstance(in_bits, (int, np.integer)) else max(int(b) for b in in_bits)
-
-
-def _column_blocks(in_bits: Sequence[int], shape: tuple[int, int], block: tuple[int, int]
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-column widths blocked like the weights: each element's column width
-    ``[nbr, nbc, br*bc]`` (0 off the matrix), each block's live columns and their mean width
-    ``[nbr, nbc]`` (a block without live columns: 0 and 0)."""
-    rows, cols = shape
-    if len(in_bits) != cols:
-        raise ValueError(f"{len(in_bits)} input widths for {cols} input columns")
-    colw = torch.tensor([float(b) for b in in_bits], dtype=torch.float64)
-    ew, valid = blocked(colw.expand(rows, cols).clone(), block)
-    ew = ew * valid.to(torch.float64)
-    br, bc = block
-    nbr, nbc = ew.shape[:2]
-    first = ew.reshape(nbr, nbc, br, bc)[:, :, 0, :]          # the columns, from row 0
-    live = (first > 0).sum(-1)
-    mean = torch.where(live > 0, first.sum(-1) / live.clamp(min=1), torch.zeros_like(first[..., 0]))
-    return ew, live, mean
 
 
 def max_digits(w_bits: int) -> int:
@@ -104,7 +73,7 @@ class BudgetProjection:
 
 
 def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
-             in_bits: InBits, k_digits: int | None, measure: str = "luts"):
+             in_bits: int, k_digits: int | None, measure: str = "luts"):
     """Values ``[O, nbr, nbc, br*bc]``, distances and costs ``[O, N]`` and the kind of each
     option (BlockKind values)."""
     wb, valid = blocked(w.detach().to(torch.float64), block)
@@ -122,28 +91,16 @@ def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
     scale = 2.0 ** -w_frac
     kmax = max_digits(w_bits) if k_digits is None else min(k_digits, max_digits(w_bits))
     # per-row cost of a unified block of n columns: fixed + per_digit * digits
+    ncols = sorted({int(n) for n in n_cols.flatten().tolist()})
     u_fix = torch.zeros(nbr, nbc, dtype=torch.float64)
     u_dig = torch.zeros(nbr, nbc, dtype=torch.float64)
-    per_column = not isinstance(in_bits, (int, np.integer))
-    if per_column:
-        ew, live, mean_w = _column_blocks(in_bits, tuple(w.shape), block)
-        for r in range(nbr):
-            for c in range(nbc):
-                one = hwcost.unified_block_bits(int(live[r, c]), 1, float(mean_w[r, c]))
-                two = hwcost.unified_block_bits(int(live[r, c]), 2, float(mean_w[r, c]))
-                u_fix[r, c] = one - (two - one)
-                u_dig[r, c] = two - one
-        # a dense weight's digit costs by its column's width; nothing on a dropped column
-        d_el = torch.where(ew > 0, hwcost.DENSE_TERM_SCALE * ew + hwcost.DENSE_TERM_OFFSET,
-                           torch.zeros_like(ew))
-    else:
-        for n in sorted({int(n) for n in n_cols.flatten().tolist()}):
-            one = hwcost.unified_block_bits(n, 1, int(in_bits))
-            two = hwcost.unified_block_bits(n, 2, int(in_bits))
-            sel = n_cols == n
-            u_fix[sel] = one - (two - one)
-            u_dig[sel] = two - one
-        d_dig = hwcost.dense_block_bits(1, int(in_bits))
+    for n in ncols:
+        one = hwcost.unified_block_bits(n, 1, in_bits)
+        two = hwcost.unified_block_bits(n, 2, in_bits)
+        sel = n_cols == n
+        u_fix[sel] = one - (two - one)
+        u_dig[sel] = two - one
+    d_dig = hwcost.dense_block_bits(1, in_bits)
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
     stored = vf.sum(-1)  # weights of each block: signs (unified) or values (dense) stored
@@ -173,12 +130,8 @@ def _options(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
             q = grid_round(wb, w_frac, w_bits, k) * vf
             values.append(q * scale)
             dists.append(((wb - q * scale) ** 2).sum(-1))
-            if measure != "luts":
-                costs.append(stored * w_bits)
-            elif per_column:
-                costs.append((d_el * table[q.abs().long()]).sum(-1))
-            else:
-                costs.append(d_dig * table[q.abs().long()].sum(-1))
+            costs.append(d_dig * table[q.abs().long()].sum(-1) if measure == "luts"
+                         else stored * w_bits)
             kinds.append(int(BlockKind.DENSE))
     return (torch.stack(values), torch.stack(dists).reshape(len(dists), -1),
             torch.stack(costs).reshape(len(costs), -1), kinds, (nbr, nbc))
@@ -193,7 +146,7 @@ def _total(cost: torch.Tensor, pick: torch.Tensor) -> float:
 
 
 def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits: int,
-                   in_bits: InBits, budget: float, k_digits: int | None = None,
+                   in_bits: int, budget: float, k_digits: int | None = None,
                    measure: str = "luts") -> BudgetProjection:
     """The projection of ``w`` onto the quantized micro-structure whose modelled adder bits
     fit ``budget`` (see the module docstring)."""
@@ -202,12 +155,10 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
     if budget < 0:
         raise ValueError(f"a cost budget must be >= 0, got {budget}")
     block = (int(block[0]), int(block[1]))
-    if isinstance(in_bits, (int, np.integer)):
-        in_bits = int(in_bits)
     values, dist, cost, kinds, (nbr, nbc) = _options(w, block, int(w_frac), int(w_bits),
-                                                     in_bits, k_digits, measure)
+                                                     int(in_bits), k_digits, measure)
     # every row pays its bias adder once: set aside for all rows, charged for the kept ones
-    per_row = (hwcost.row_bits(_row_width(in_bits), int(w_bits), int(w.shape[1]))
+    per_row = (hwcost.row_bits(int(in_bits), int(w_bits), int(w.shape[1]))
                if measure == "luts" else 0)
     budget = max(0.0, budget - per_row * int(w.shape[0]))
     pick = _choose(dist, cost, 0.0)
@@ -241,7 +192,7 @@ def project_budget(w: torch.Tensor, block: tuple[int, int], w_frac: int, w_bits:
 
 
 def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_frac: int,
-               w_bits: int, in_bits: InBits, measure: str = "luts") -> float:
+               w_bits: int, in_bits: int, measure: str = "luts") -> float:
     """Modelled adder bits (``measure`` "luts") or stored weight bits ("bits": a unified
     block's magnitude and signs, a dense block's values) of a projected (on-grid,
     structured) weight matrix."""
@@ -263,29 +214,20 @@ def layer_cost(w: torch.Tensor, kinds: np.ndarray, block: tuple[int, int], w_fra
                 total += (w_bits + n if kind is BlockKind.UNIFIED else
                           n * w_bits if kind is BlockKind.DENSE else 0)
         return total
-    total = float(rows * hwcost.row_bits(_row_width(in_bits), w_bits, int(w.shape[1])))
-    per_column = not isinstance(in_bits, (int, np.integer))
-    if per_column:
-        ew, live, mean_w = _column_blocks(in_bits, tuple(w.shape), block)
+    total = float(rows * hwcost.row_bits(in_bits, w_bits, int(w.shape[1])))
     for r in range(nbr):
         for c in range(nbc):
             kind = BlockKind(int(kinds[r, c]))
             if kind is BlockKind.UNIFIED:
                 digits = int(table[int(q[r, c].max())])
-                n, b = ((int(live[r, c]), float(mean_w[r, c])) if per_column
-                        else (int(n_cols[r, c]), int(in_bits)))
-                total += int(n_rows[r, c]) * hwcost.unified_block_bits(n, digits, b)
-            elif kind is BlockKind.DENSE and per_column:
-                d = table[q[r, c]].to(torch.float64)
-                total += float((d * torch.where(
-                    ew[r, c] > 0, hwcost.DENSE_TERM_SCALE * ew[r, c] + hwcost.DENSE_TERM_OFFSET,
-                    torch.zeros_like(ew[r, c]))).sum())
+                total += int(n_rows[r, c]) * hwcost.unified_block_bits(int(n_cols[r, c]),
+                                                                      digits, in_bits)
             elif kind is BlockKind.DENSE:
-                total += hwcost.dense_block_bits(int(table[q[r, c]].sum()), int(in_bits))
+                total += hwcost.dense_block_bits(int(table[q[r, c]].sum()), in_bits)
     return total
 
 
-def project_budget_scaled(w: torch.Tensor, block: tuple[int, int], w_bits: int, in_bits: InBits,
+def project_budget_scaled(w: torch.Tensor, block: tuple[int, int], w_bits: int, in_bits: int,
                           budget: float, k_digits: int | None = None, search: bool = False,
                           span: int = 6, measure: str = "luts"
                           ) -> tuple[torch.Tensor, np.ndarray, int]:
@@ -306,7 +248,7 @@ def project_budget_scaled(w: torch.Tensor, block: tuple[int, int], w_bits: int, 
 
 
 def layer_budgets(weights: list[torch.Tensor], groups: list[dict[str, Any]],
-                  in_bits: list[InBits], total: float | None = None) -> list[float]:
+                  in_bits: list[int], total: float | None = None) -> list[float]:
     """Each layer's budget (modelled adder bits): what the fraction structure of its group
     (``block``, ``prune``, ``unify``, ``w_bits``, ``k_digits``, ``w_scale``) costs for the
     weights ``weights``; with ``total`` those costs are scaled to sum to it."""
@@ -334,7 +276,7 @@ class CostPenalty:
     harder, so the projection finds them cheap to prune."""
 
     def __init__(self, modules: list[torch.nn.Module], blocks: list[tuple[int, int]],
-                 in_bits: list[InBits], weight: float) -> None:
+                 in_bits: list[int], weight: float) -> None:
         if weight < 0:
             raise ValueError(f"a cost penalty weight must be >= 0, got {weight}")
         self.weight = float(weight)
@@ -347,13 +289,8 @@ class CostPenalty:
             vmat = valid.reshape(nbr, nbc, br, bc)
             n_rows = vmat.any(-1).sum(-1)
             n_cols = vmat.any(-2).sum(-1)
-            if isinstance(b, (int, np.integer)):
-                live, mean_w = n_cols, torch.full(n_cols.shape, float(b))
-            else:
-                _, live, mean_w = _column_blocks(b, tuple(w.shape), (br, bc))
             price = torch.tensor([[float(n_rows[r, c]) * hwcost.unified_block_bits(
-                int(live[r, c]), 1, int(b) if isinstance(b, (int, np.integer))
-                else float(mean_w[r, c])) for c in range(nbc)] for r in range(nbr)],
+                int(n_cols[r, c]), 1, int(b)) for c in range(nbc)] for r in range(nbr)],
                 dtype=w.dtype)
             self.terms.append((m, (int(br), int(bc)), price))
 
@@ -366,20 +303,18 @@ class CostPenalty:
         return self.weight * total
 
 
-def with_budgets(groups: list[dict[str, Any]], weights: list[torch.Tensor], in_bits: InBits,
+def with_budgets(groups: list[dict[str, Any]], weights: list[torch.Tensor], in_bits: int,
                  a_bits: int, out_features: int, objective: str,
                  max_luts: int | None = None) -> list[dict[str, Any]]:
     """The sparsifier groups of a run whose ``objective`` is ``"luts"`` or ``"bits"``: each
-    gains its ``measure``, its input width (``in_bits`` for the first layer: one width, or
-    one per input feature; ``a_bits`` for the rest) and its ``budget`` (:func:`layer_budgets`; ``max_luts`` the whole design's in
+    gains its ``measure``, its input width (``in_bits`` for the first layer, ``a_bits`` for
+    the rest) and its ``budget`` (:func:`layer_budgets`; ``max_luts`` the whole design's in
     estimated LUT-eq, converted to adder bits after the requantize logic of
     ``out_features`` outputs of ``a_bits``). ``"multipliers"`` returns the groups as they
     are."""
     if objective == "multipliers":
         return groups
-    first: InBits = (int(in_bits) if isinstance(in_bits, (int, np.integer))
-                     else tuple(int(b) for b in in_bits))
-    widths: list[InBits] = [first] + [int(a_bits)] * (len(groups) - 1)
+    widths = [int(in_bits)] + [int(a_bits)] * (len(groups) - 1)
     marked = [{**g, "measure": objective} for g in groups]
     total = None
     if max_luts is not None:

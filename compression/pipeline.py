@@ -384,12 +384,7 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         groups = [cfg.layer_config(i, len(linears)) for i in range(len(linears))]
         for g, bits in zip(groups, layer_w_bits or ()):
             g["w_bits"] = bits
-        # per-feature input widths depend on the data and the input type only: chosen now,
-        # so the first layer's blocks are priced at them (compression.budget)
-        in_widths = (choose_input_widths(src_q, split.x_train, in_q)
-                     if cfg.input_widths == "auto" else None)
-        groups = with_budgets(groups, [lin.weight.detach() for lin in linears],
-                              in_q.bits if in_widths is None else in_widths,
+        groups = with_budgets(groups, [lin.weight.detach() for lin in linears], in_q.bits,
                               cfg.a_bits, sum(lin.out_features for lin in linears),
                               cfg.objective, cfg.max_luts)
         cost_penalty = None
@@ -480,8 +475,8 @@ def compress(split: Split, config: CompressConfig = CompressConfig(), progress: 
         if step_lr != cfg.admm_lr:  # recorded where it is not the configured admm_lr
             meta["admm_step_lr"] = step_lr
         net = export_network(model, in_q, name=name, meta=json_safe(meta))
-        if in_widths is not None:
-            net = replace(net, input_bits=in_widths)
+        if cfg.input_widths == "auto":  # after the input type is final
+            net = replace(net, input_bits=choose_input_widths(src_q, split.x_train, in_q))
 
     # 5. the integer model, by the reference arithmetic (the wrap included)
     x_int = convert(split.x_test, src_q, in_q)

@@ -286,38 +286,3 @@ def test_compress_for_bits(split):
     ref_bits = [layer_cost(torch.tensor(l.weight * 2.0 ** -l.w_frac), l.kinds, l.block,
                            l.w_frac, l.w_bits, 8, measure="bits") for l in ref.network.layers]
     assert sum(bits) <= sum(ref_bits) * 1.01  # the fractions' budget, allocated by distance
-
-
-def test_per_column_input_widths_price_blocks_by_their_live_columns(weight):
-    from compression.budget import project_budget
-    w = weight  # [out, in] from the fixture
-    cols = w.shape[1]
-    kinds = kinds_of(quantize_to_grid(w, 4, 4), (1, 8))
-    z = quantize_to_grid(w, 4, 4)
-    # the same width on every column is the scalar width
-    same = layer_cost(z, kinds, (1, 8), 4, 4, (3,) * cols)
-    assert same == pytest.approx(layer_cost(z, kinds, (1, 8), 4, 4, 3))
-    # narrower columns cost less, dropped ones nothing
-    narrow = layer_cost(z, kinds, (1, 8), 4, 4, (3,) * (cols // 2) + (1,) * (cols - cols // 2))
-    assert narrow < same
-    dead = (0,) * cols
-    rows = int((z != 0).any(1).sum())
-    assert layer_cost(z, kinds, (1, 8), 4, 4, dead) == pytest.approx(
-        rows * cost.row_bits(0, 4, cols))  # only the bias adders are left
-    # with no budget the projection prunes every live weight and keeps the dropped columns'
-    # ones as they are: they cost nothing and are never wrong
-    half_dead = (0,) * 8 + (3,) * (cols - 8)
-    r = project_budget(w, (1, 1), 4, 4, half_dead, budget=0.0)
-    assert torch.equal(r.projected[:, :8], quantize_to_grid(w[:, :8], 4, 4))
-    assert not r.projected[:, 8:].any()
-
-
-def test_with_budgets_prices_the_first_layer_at_its_feature_widths(weight):
-    from compression.budget import with_budgets
-    g = [{"block": (1, 8), "prune": 0.5, "unify": 0.5, "w_bits": 4}] * 2
-    ws = [weight, torch.randn(10, 24, generator=torch.Generator().manual_seed(4)) * 0.2]
-    wide = with_budgets(g, ws, 3, 3, 34, "luts")
-    narrow = with_budgets(g, ws, (3,) * 20 + (1,) * 12 + (0,) * 8, 3, 34, "luts")
-    assert wide[0]["in_bits"] == 3 and narrow[0]["in_bits"][-1] == 0
-    assert narrow[0]["budget"] < wide[0]["budget"]
-    assert narrow[1]["budget"] == wide[1]["budget"]
