@@ -49,6 +49,7 @@ from typing import Any, Mapping
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from da4ml_flow import machine  # noqa: E402
 from sweep_points import cli_of, points_toml, run_points  # noqa: E402
 del sys.path[0]
 
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(est. {r['lut_eq_estimate']}) FF {r['ff']} mismatches {r['rtl_mismatches']}",
               flush=True)
     doc = {"benchmark": "lut_pareto", "command": command,
-           "machine": f"{platform.platform()}, {platform.machine()}",
+           "machine": machine(),
            "python": platform.python_version(), "target": TARGET,
            "total_seconds": round(time.perf_counter() - t0, 1),
            "spec": spec_text(points), "rows": rows}
