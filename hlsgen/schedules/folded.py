@@ -48,7 +48,7 @@ from ..manifest import LayerCapacity
 from ..numerics import check_acc_width, signed_width, sum_range
 from ..plan import DesignPlan
 from .stream import (TLAST_AW, CollectStage, ConvWindow, PassLayer, PixelInput, PoolStage,
-                     collect_stage, control_adders, conv_window, pixel_input, pool_stage)
+                     control_adders, conv_window, pixel_input, stage_chain)
 
 DEFAULT_CYCLE_BUDGET = 32  # the default P makes each layer's walk about this many cycles
 STAGES = 5                 # registers from the issued address to the accumulator (S1..S5)
@@ -564,37 +564,12 @@ def schedule_folded(plan: DesignPlan, pes: Sequence[int] = (), depths: Sequence[
 def _schedule_spatial(plan: DesignPlan, folded: dict[int, FoldedLayer]) -> FoldedSchedule:
     """A network with feature maps: the streaming schedule's chain of stages, with each
     conv and the dense tail on folded layers."""
-    pin = pixel_input(plan)
-    stages: list[FoldedStage] = []
-    per_layer: list[FoldedLayer | PassLayer] = []
-    dense: list[FoldedLayer] = []
-    for lp in plan.layers:
-        if lp.kind == "dense":
-            dense.append(folded[lp.index])
-            per_layer.append(folded[lp.index])
-            continue
-        if dense:
-            raise ValueError(f"layer {lp.index} ({lp.name!r}): a {lp.kind} layer after dense "
-                             "layers is not supported")
-        if lp.kind == "conv2d":
-            core = folded[lp.index]
-            per_layer.append(core)
-            stages.append(FoldedConvStage(lp.index, lp, core, **conv_window(lp)))
-        elif lp.kind in ("maxpool2d", "avgpool2d"):
-            stages.append(pool_stage(lp))
-            per_layer.append(PassLayer(adder_count=stages[-1].datapath_adders))
-        elif lp.kind == "flatten":
-            per_layer.append(PassLayer())
-            stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))
-        else:
-            raise ValueError(f"layer {lp.index} ({lp.name!r}): the folded architecture "
-                             f"has no {lp.kind} stage")
-    if dense:
-        stages.append(FoldedDenseStage(dense[0].plan.index, tuple(dense)))
-    elif len(getattr(plan.layers[-1], "out_shape", ())) == 3:
-        last = plan.layers[-1]
-        stages.append(collect_stage(-1, last.out_shape, last.out_type.bits))
-    return FoldedSchedule(plan, tuple(per_layer), pixel_in=pin, stages=tuple(stages))
+    per_layer, stages = stage_chain(
+        plan, "folded", lambda lp: folded[lp.index],
+        lambda lp, core: FoldedConvStage(lp.index, lp, core, **conv_window(lp)),
+        lambda dense: FoldedDenseStage(dense[0].plan.index, dense))
+    return FoldedSchedule(plan, per_layer, pixel_in=pixel_input(plan),
+                          stages=stages)
 
 
 # ----------------------------------------------------------------------------------- fit

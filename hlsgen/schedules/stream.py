@@ -35,7 +35,7 @@ carries the ``tlast`` of each image's last pixel in a small FIFO to its output b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from ..layerplan import LayerPlan
 from ..plan import DesignPlan
@@ -276,26 +276,29 @@ def collect_stage(index: int, shape: tuple[int, int, int], bits: int) -> Collect
     return CollectStage(index, c, bits, hw, _bits(hw - 1), order)
 
 
-def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> StreamSchedule:
-    """The streaming schedule of ``plan`` (its first layer takes a feature map)."""
-    pixel_in = pixel_input(plan)
-    stages: list[Stage] = []
+def stage_chain(plan: DesignPlan, arch: str, core: Callable[[LayerPlan], Any],
+                conv_stage: Callable[[LayerPlan, Any], Any],
+                dense_stage: Callable[[tuple[Any, ...]], Any]
+                ) -> tuple[tuple[object, ...], tuple[Any, ...]]:
+    """The chain of stages of a network with feature maps, as both architectures build it:
+    ``core(lp)`` is a conv or dense layer's core in the ``arch`` architecture,
+    ``conv_stage(lp, core)`` its conv stage and ``dense_stage(cores)`` the stage of the dense
+    tail; pooling, flatten and a last map's collector are the streaming stages. Returns each
+    plan layer's entry (its core, or a :class:`PassLayer`) and the stages."""
+    stages: list[Any] = []
     per_layer: list[object] = []
-    dense: list[UnrolledLayer] = []
+    dense: list[Any] = []
     for lp in plan.layers:
         if lp.kind == "dense":
-            core = _stage_layer(lp, levels_per_stage, dsp)
-            dense.append(core)
-            per_layer.append(core)
+            dense.append(core(lp))
+            per_layer.append(dense[-1])
             continue
         if dense:
             raise ValueError(f"layer {lp.index} ({lp.name!r}): a {lp.kind} layer after dense "
                              "layers is not supported")
         if lp.kind == "conv2d":
-            core = _stage_layer(lp, levels_per_stage, dsp)
-            per_layer.append(core)
-            stages.append(ConvStage(lp.index, lp, core, _fifo_aw(core.latency + 1),
-                                    **conv_window(lp)))
+            per_layer.append(core(lp))
+            stages.append(conv_stage(lp, per_layer[-1]))
         elif lp.kind in ("maxpool2d", "avgpool2d"):
             stages.append(pool_stage(lp))
             per_layer.append(PassLayer(adder_count=stages[-1].datapath_adders))
@@ -303,15 +306,25 @@ def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> Stream
             per_layer.append(PassLayer())
             stages.append(collect_stage(lp.index, lp.in_shape, lp.in_type.bits))
         else:
-            raise ValueError(f"layer {lp.index} ({lp.name!r}): the streaming architecture "
+            raise ValueError(f"layer {lp.index} ({lp.name!r}): the {arch} architecture "
                              f"has no {lp.kind} stage")
     if dense:
-        depth = sum(layer.latency for layer in dense)
-        stages.append(DenseStage(dense[0].plan.index, tuple(dense), _fifo_aw(depth)))
-    elif len(plan.layers[-1].out_shape if hasattr(plan.layers[-1], "out_shape") else ()) == 3:
+        stages.append(dense_stage(tuple(dense)))
+    elif len(getattr(plan.layers[-1], "out_shape", ())) == 3:
         last = plan.layers[-1]
         stages.append(collect_stage(-1, last.out_shape, last.out_type.bits))
-    return StreamSchedule(plan, pixel_in, tuple(stages), tuple(per_layer), levels_per_stage, dsp)
+    return tuple(per_layer), tuple(stages)
+
+
+def schedule_stream(plan: DesignPlan, levels_per_stage: int, dsp: str) -> StreamSchedule:
+    """The streaming schedule of ``plan`` (its first layer takes a feature map)."""
+    per_layer, stages = stage_chain(
+        plan, "streaming", lambda lp: _stage_layer(lp, levels_per_stage, dsp),
+        lambda lp, core: ConvStage(lp.index, lp, core, _fifo_aw(core.latency + 1),
+                                   **conv_window(lp)),
+        lambda dense: DenseStage(dense[0].plan.index, dense,
+                                 _fifo_aw(sum(layer.latency for layer in dense))))
+    return StreamSchedule(plan, pixel_input(plan), stages, per_layer, levels_per_stage, dsp)
 
 
 # ------------------------------------------------------- shared with the folded architecture
