@@ -202,6 +202,25 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write(out: Path, stem: str, benchmark: str, coef: dict, coef_line: str, summary: dict,
+          rows: list[dict], t0: float) -> None:
+    """``STEM.json`` (the command, machine, Yosys version, coefficients, summary and rows) and
+    ``STEM.md`` (the per-layer table and the same facts) under ``out``."""
+    result = {"benchmark": benchmark,
+              "command": "PYTHONPATH=. python benchmarks/cost_model.py "
+                         + shlex.join(sys.argv[1:]),
+              "machine": machine(), "yosys": find("yosys").version, "coefficients": coef,
+              "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = [f"# {benchmark}", "", table(rows), "", coef_line,
+          *[f"- {k}: {100 * v:.1f}%" if isinstance(v, float) else f"- {k}: {v}"
+            for k, v in summary.items()],
+          f"- command: `{result['command']}`", f"- machine: {result['machine']}",
+          f"- Yosys {result['yosys']}", f"- wall time: {result['wall_s']:.0f} s", ""]
+    (out / f"{stem}.md").write_text("\n".join(md))
+
+
 def check(paths: list[str], work: Path, out: Path, name: str, reuse: list[str]) -> None:
     """The model as it is (hlsgen/cost.py's coefficients) against Yosys on ``paths``."""
     coef = model_coefficients()
@@ -216,21 +235,9 @@ def check(paths: list[str], work: Path, out: Path, name: str, reuse: list[str]) 
                "max_abs_ff_err": max(abs(r["ff_err"]) for r in rows),
                "within_tolerance": all(abs(r["lut_eq_err"]) <= cost.TOLERANCE
                                        and abs(r["ff_err"]) <= cost.TOLERANCE for r in rows)}
-    result = {"benchmark": "cost model (hlsgen/cost.py, as fitted) on further designs vs Yosys "
-                           "synth_ecp5 -nodsp -noflatten, per layer",
-              "command": "PYTHONPATH=. python benchmarks/cost_model.py "
-                         + shlex.join(sys.argv[1:]),
-              "machine": machine(), "yosys": find("yosys").version, "coefficients": coef,
-              "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cost_model_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = [f"# {result['benchmark']}", "", table(rows), "",
-          f"- coefficients (not refitted): {coef}",
-          *[f"- {k}: {100 * v:.1f}%" if isinstance(v, float) else f"- {k}: {v}"
-            for k, v in summary.items()],
-          f"- command: `{result['command']}`", f"- machine: {result['machine']}",
-          f"- Yosys {result['yosys']}", f"- wall time: {result['wall_s']:.0f} s", ""]
-    (out / f"cost_model_{name}.md").write_text("\n".join(md))
+    write(out, f"cost_model_{name}", "cost model (hlsgen/cost.py, as fitted) on further designs "
+          "vs Yosys synth_ecp5 -nodsp -noflatten, per layer", coef,
+          f"- coefficients (not refitted): {coef}", summary, rows, t0)
     print(table(rows))
     print(summary)
 
@@ -266,24 +273,12 @@ def main() -> None:
         "layers_synthesized": sum(r["measured"] == "yosys" for r in rows),
         "layers_reused": sum(r["measured"] == "reused" for r in rows),
     }
-    result = {"benchmark": "cost model (hlsgen/cost.py) vs Yosys synth_ecp5 -nodsp -noflatten, "
-                           "per layer",
-              "command": "PYTHONPATH=. python benchmarks/cost_model.py "
-                         + shlex.join(sys.argv[1:]),
-              "machine": machine(), "yosys": find("yosys").version, "coefficients": coef,
-              "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cost_model.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = [f"# {result['benchmark']}", "", table(rows), "",
+    write(Path(args.out), "cost_model", "cost model (hlsgen/cost.py) vs Yosys synth_ecp5 -nodsp "
+          "-noflatten, per layer", coef,
           f"- coefficients: {coef} (LUT-eq = k[levels/stage] x carry bits + n4 x 4-bit adders "
           "+ n3 x 2-3-bit adders + c x clamp bits; FF = ff x live register bits; the budget "
           "conversion's LUT-eq = b[levels/stage] x adder bits + bo x output bits)",
-          *[f"- {k}: {100 * v:.1f}%" if isinstance(v, float) else f"- {k}: {v}"
-            for k, v in summary.items()],
-          f"- command: `{result['command']}`", f"- machine: {result['machine']}",
-          f"- Yosys {result['yosys']}", f"- wall time: {result['wall_s']:.0f} s", ""]
-    (out / "cost_model.md").write_text("\n".join(md))
+          summary, rows, t0)
     print(table(rows))
     print(f"coefficients {coef}; {summary}")
 
