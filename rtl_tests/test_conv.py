@@ -57,7 +57,7 @@ def _net(case: str):
     return random_cnn(rng, chw, convs, pool, dense, input_signed=signed, name=case), rng
 
 
-def _inputs(rng, net, count: int) -> np.ndarray:
+def random_images(rng, net, count: int) -> np.ndarray:
     q = net.input
     x = rng.integers(q.lo, q.hi + 1, size=(count, net.input_features), dtype=np.int64)
     x[0], x[1] = q.lo, q.hi
@@ -73,13 +73,19 @@ def check_stream(net, x, workdir, simulator, config=SimConfig(seed=5)):
     assert DesignManifest.load(workdir / "design").in_beats == h * w
     assert c * h * w == net.input_features
     result = simulate(workdir / "design", x, config, workdir / "build", simulator)
+    assert_stream_exact(net, x, result)
+    return schedule, result
+
+
+def assert_stream_exact(net, x, result) -> None:
+    """Every image's result bit-exact with the reference, every tlast with its image, no
+    protocol error."""
     expected = numerics.forward(net, x).reshape(len(x), -1)  # a map comes out in torch order
     cmp = compare(result.outputs, expected)
     assert not result.protocol_errors, result.protocol_errors[:5]
     assert result.lasts_ok, "tlast did not come out with its image"
     assert cmp.mismatches == 0, (f"{cmp.mismatches}/{cmp.vectors} images differ, first "
                                  f"{cmp.first_mismatches}")
-    return schedule, result
 
 
 def test_pixel_beats_are_raster_order_channel_0_low():
@@ -125,14 +131,14 @@ def test_manifest_in_beats_round_trip(tmp_path):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_conv_stream_bit_exact(case, tmp_path, each_simulator):
     net, rng = _net(case)
-    check_stream(net, _inputs(rng, net, 10), tmp_path, each_simulator)
+    check_stream(net, random_images(rng, net, 10), tmp_path, each_simulator)
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("stall_in, stall_out", [(0.0, 0.0), (0.6, 0.1), (0.1, 0.8)])
 def test_conv_stream_under_stalls(stall_in, stall_out, tmp_path, simulator):
     net, rng = _net("two-convs-maxpool-dense")
-    check_stream(net, _inputs(rng, net, 12), tmp_path, "verilator",
+    check_stream(net, random_images(rng, net, 12), tmp_path, "verilator",
                  SimConfig(stall_in=stall_in, stall_out=stall_out, seed=11, frame=3))
 
 
@@ -146,7 +152,7 @@ def test_tlast_only_from_an_images_last_pixel(stall_in, stall_out, tmp_path, eac
     net, rng = _net("two-convs-maxpool-dense")
     config = SimConfig(stall_in=stall_in, stall_out=stall_out, seed=3, frame=3,
                        stray_tlast=1.0)
-    _, result = check_stream(net, _inputs(rng, net, 7), tmp_path, each_simulator, config)
+    _, result = check_stream(net, random_images(rng, net, 7), tmp_path, each_simulator, config)
     assert len(result.input_cycles) == 7
 
 
@@ -157,7 +163,7 @@ def test_images_back_to_back_at_the_walk_rate(tmp_path, simulator):
     accepted exactly one padded-raster walk (Hp x Wp cycles) after the previous one's, and
     the results come out at the same interval."""
     net, rng = _net("3x3-pad1-c3")
-    x = _inputs(rng, net, 8)
+    x = random_images(rng, net, 8)
     schedule, result = check_stream(net, x, tmp_path, "verilator",
                                     SimConfig(stall_in=0.0, stall_out=0.0))
     conv = next(s for s in schedule.stages if isinstance(s, ConvStage))
@@ -178,7 +184,7 @@ def test_conv_engine_rate_without_stalls(tmp_path, simulator):
     net, rng = _net("3x3-pad1-c3")
     schedule = generate(net, tmp_path / "design")
     conv = next(s for s in schedule.stages if isinstance(s, ConvStage))
-    x = _inputs(rng, net, 8)
+    x = random_images(rng, net, 8)
     result = simulate(tmp_path / "design", x, SimConfig(stall_in=0, stall_out=0),
                       tmp_path / "build")
     assert compare(result.outputs, numerics.forward(net, x).reshape(8, -1)).ok

@@ -19,7 +19,7 @@ from hlsgen.randcnn import random_cnn
 from hlsgen.sim.csim import CsimExecutor
 from hlsgen.sim.runner import SimConfig, compare
 
-from .test_csim import check_csim, csim_tools, three_way  # noqa: F401 -- csim_tools: fixture
+from .test_csim import assert_run_csim_exact, check_csim, csim_tools, three_way  # noqa: F401 -- csim_tools: fixture
 from .test_random_cnns import cnns
 
 EXAMPLES = {"ci": 6, "long": 60}[os.environ.get("HLSGEN_PROFILE", "ci")]
@@ -129,18 +129,11 @@ def test_run_cnn_hls_reports_the_csim_of_every_digits_image(tmp_path, csim_tools
     """`hlsgen run --model cnn --hls`: the digits CNN trained, compressed, generated and
     simulated over the whole test split by the RTL and by the C simulation (about 75 s on 2
     cores)."""
-    import json
-
     pytest.importorskip("torch")  # the compressor needs it
     from hlsgen.cli import main
 
     out = tmp_path / "out"
     assert main(["run", "--model", "cnn", "--hls", "--out", str(out), "--no-progress"]) == 0
-    report = json.loads((out / "report.json").read_text())
-    assert report["csim_vectors"] == report["rtl_vectors"] == 360
-    assert report["csim_mismatches"] == report["rtl_mismatches"] == 0
-    assert report["csim_accuracy"] == report["rtl_accuracy"] == report["int_accuracy"]
-    csim = json.loads((out / "csim.json").read_text())
-    assert csim["csim_generated_warnings"] == 0 and csim["csim_tlast_ok"]
+    assert_run_csim_exact(out)
     assert sorted(p.name for p in (out / "hls" / "hls").glob("*_layer*.cpp")) == [
         f"digits_cnn_layer{i}.cpp" for i in range(4)]

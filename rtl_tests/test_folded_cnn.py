@@ -32,6 +32,8 @@ from hlsgen.schedules.folded import FoldedConvStage, FoldedSchedule
 from hlsgen.sim.runner import CocotbExecutor, SimConfig, compare, simulate
 from hlsgen.sim.toolchain import find_verilator
 
+from .test_conv import assert_stream_exact, random_images
+
 DIGITS_CNN = Path(__file__).resolve().parent.parent / "examples" / "digits_cnn.json"
 
 # name: (input map, convs, pooling, dense sizes, signed input, PEs per conv/dense layer)
@@ -65,13 +67,6 @@ def _net(case: str):
                       name=case.replace("-", "_")), rng
 
 
-def _inputs(rng, net, count: int) -> np.ndarray:
-    q = net.input
-    x = rng.integers(q.lo, q.hi + 1, size=(count, net.input_features), dtype=np.int64)
-    x[0], x[1] = q.lo, q.hi
-    return x
-
-
 def _generate(case: str, workdir: Path) -> FoldedSchedule:
     net, _ = _net(case)
     schedule = generate(net, workdir / "design", "folded",
@@ -82,14 +77,8 @@ def _generate(case: str, workdir: Path) -> FoldedSchedule:
 
 def _check(net, x, workdir: Path, simulator: str, config: SimConfig, rom_dir=None):
     result = simulate(workdir / "design", x, config, workdir / "build", simulator,
-                      rom_dir=rom_dir) if rom_dir else \
-        simulate(workdir / "design", x, config, workdir / "build", simulator)
-    expected = numerics.forward(net, x).reshape(len(x), -1)  # a map comes out in torch order
-    cmp = compare(result.outputs, expected)
-    assert not result.protocol_errors, result.protocol_errors[:5]
-    assert result.lasts_ok, "tlast did not come out with its image"
-    assert cmp.mismatches == 0, (f"{cmp.mismatches}/{cmp.vectors} images differ, first "
-                                 f"{cmp.first_mismatches}")
+                      rom_dir=rom_dir)
+    assert_stream_exact(net, x, result)
     return result
 
 
@@ -137,7 +126,7 @@ def test_folded_cnn_manifest(tmp_path):
 def test_folded_cnn_bit_exact_under_stalls(case, tmp_path, each_simulator):
     net, rng = _net(case)
     _generate(case, tmp_path)
-    _check(net, _inputs(rng, net, 8), tmp_path, each_simulator,
+    _check(net, random_images(rng, net, 8), tmp_path, each_simulator,
            SimConfig(stall_in=0.3, stall_out=0.4, seed=7, frame=3, stray_tlast=0.5))
 
 
@@ -147,7 +136,7 @@ def test_folded_cnn_heavy_stalls(stall_in, stall_out, tmp_path, simulator):
     case = "two-convs-maxpool-dense"
     net, rng = _net(case)
     _generate(case, tmp_path)
-    _check(net, _inputs(rng, net, 6), tmp_path, "verilator",
+    _check(net, random_images(rng, net, 6), tmp_path, "verilator",
            SimConfig(stall_in=stall_in, stall_out=stall_out, seed=2))
 
 
@@ -162,7 +151,7 @@ def test_folded_cnn_cycles_per_image_as_planned(case, tmp_path, simulator):
     schedule = _generate(case, tmp_path)
     executor = CocotbExecutor(tmp_path / "design", "verilator", tmp_path / "build")
     executor.build()
-    interval, latency = measure_timing(executor, _inputs(rng, net, 4))
+    interval, latency = measure_timing(executor, random_images(rng, net, 4))
     assert interval == schedule.initiation_interval
     assert latency <= schedule.latency
     assert schedule.initiation_interval >= schedule.cycles_lower_bound
@@ -196,7 +185,7 @@ def test_folded_cnn_rom_fit_runs_on_the_same_rtl(tmp_path, capsys):
     for rom in DesignManifest.load(tmp_path / "design").roms:
         assert (tmp_path / "rom" / Path(rom).name).read_text() == \
             (tmp_path / "design" / rom).read_text()
-    _check(net, _inputs(rng, net, 4), tmp_path, "verilator", SimConfig(seed=4),
+    _check(net, random_images(rng, net, 4), tmp_path, "verilator", SimConfig(seed=4),
            rom_dir=tmp_path / "rom")
 
 
