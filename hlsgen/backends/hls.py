@@ -59,12 +59,11 @@ LAYER_TEMPLATES = {"unrolled": "hls/layer_unrolled.cpp.j2",
 # The feature-map layers of a streaming (unrolled) schedule: one template per layer kind.
 SPATIAL_TEMPLATES = {"conv2d": "hls/layer_conv.cpp.j2", "maxpool2d": "hls/layer_pool.cpp.j2",
                      "avgpool2d": "hls/layer_pool.cpp.j2", "flatten": "hls/layer_flatten.cpp.j2"}
-# ap_int's default widest word (ap_common.h's AP_INT_MAX_W); a design whose stream word is
-# wider raises it, up to the headers' limit.
-AP_INT_DEFAULT_MAX_W = 1024
-AP_INT_LIMIT_W = 1 << 15
-# A folded PE word is held in one ap_uint: at most ap_int's default maximum width.
+# ap_int's default widest word (ap_common.h's AP_INT_MAX_W): a folded PE word is held in one
+# ap_uint of at most this; a design whose stream word is wider raises it, up to the headers'
+# limit.
 AP_INT_MAX_W = 1024
+AP_INT_LIMIT_W = 1 << 15
 # The folded walk ROM's C++ array holds each PE word as 64-bit limbs, limb 0 the lowest bits.
 LIMB_BITS = 64
 # The Vitis HLS script's defaults (the user edits them for a board): a Zynq-7020 at 200 MHz.
@@ -273,7 +272,7 @@ def _max_word(plan_in: int, plan_out: int) -> int:
     if widest > AP_INT_LIMIT_W:
         raise ValueError(f"a stream word of {widest} bits is wider than ap_int's "
                          f"{AP_INT_LIMIT_W}; use --backend verilog (it streams pixels)")
-    return 0 if widest <= AP_INT_DEFAULT_MAX_W else -(-widest // 1024) * 1024
+    return 0 if widest <= AP_INT_MAX_W else -(-widest // 1024) * 1024
 
 
 def render_files(schedule: Schedule) -> dict[str, str]:
