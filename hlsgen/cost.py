@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .addergraph import Node
 from .schedules.unrolled import UnrolledLayer, UnrolledSchedule
 
 # LUT-eq (LUT4 + 2 x CCU2C) per carry bit by levels per stage (a depth not listed uses the
@@ -100,6 +101,12 @@ def _trailing_zeros(v: int) -> int:
     return (v & -v).bit_length() - 1 if v else 0
 
 
+def _value_bits(node: Node) -> int:
+    """The bits a node's values need: its signed width, less the sign bit when it is never
+    negative."""
+    return node.hi.bit_length() if node.lo >= 0 else node.width
+
+
 def layer_features(layer: UnrolledLayer) -> dict[str, int]:
     """The exact counts the model uses for one layer.
 
@@ -115,9 +122,7 @@ def layer_features(layer: UnrolledLayer) -> dict[str, int]:
             tz[n.index] = min(tz[n.a], tz[n.b] + n.shift)
 
     def live(i: int) -> int:
-        n = nodes[i]
-        top = n.hi.bit_length() if n.lo >= 0 else n.width
-        return max(0, top - tz[i])
+        return max(0, _value_bits(nodes[i]) - tz[i])
 
     carry = []  # the carry width of every adder: graph adders, then row accumulators
     for s in layer.adders:
@@ -126,8 +131,7 @@ def layer_features(layer: UnrolledLayer) -> dict[str, int]:
             continue
         zb = tz[n.b] + n.shift
         through = max(tz[n.a], zb) if n.sign > 0 else zb
-        top = n.hi.bit_length() if n.lo >= 0 else n.width
-        carry.append(max(0, top - through))
+        carry.append(max(0, _value_bits(n) - through))
     rows = [r for r in layer.rows if r.root is not None]
     for r in rows:
         zr = tz[r.root.node] + r.shift
